@@ -1,0 +1,1 @@
+//! `compile_rules!()`: a thin proc-macro over `rulegen`'s code generator.

@@ -1,0 +1,11 @@
+//! kaudit's rule front end: Falco rule files (YAML) → resolved, type-checked rule IR → Rust tokens.
+//!
+//! Stages, each testable alone: spanned YAML reading → items → multi-file merge (append/override) →
+//! condition text (exceptions, list expansion) → parse (`ast`) → resolve macros + type check (`ir`) →
+//! code generation (`codegen`). No I/O beyond reading rule files.
+
+pub mod ast;
+pub mod catalog;
+pub mod ir;
+pub mod ops;
+pub mod span;

@@ -1,0 +1,7 @@
+//! One module per subcommand.
+
+pub mod codegen;
+pub mod list;
+pub mod replay;
+pub mod serve;
+pub mod validate;

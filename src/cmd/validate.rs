@@ -1,0 +1,11 @@
+//! `kaudit validate` (not implemented yet).
+
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug, Default)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> ExitCode {
+    eprintln!("kaudit: 'validate' is not implemented yet");
+    ExitCode::from(2)
+}

@@ -1,0 +1,43 @@
+//! `kaudit`: a Falco-compatible Kubernetes audit detector. A thin binary over `rulegen` and
+//! `kaudit-runtime`; each subcommand lives in `cmd/`.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod cmd;
+
+#[derive(Parser, Debug)]
+#[command(name = "kaudit", version, about = "Falco-compatible Kubernetes audit-event detector", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the audit webhook (the default when no subcommand is given).
+    Serve(cmd::serve::Args),
+    /// Evaluate audit events from files or stdin and print alerts.
+    Replay(cmd::replay::Args),
+    /// Load rule files and report errors and warnings.
+    Validate(cmd::validate::Args),
+    /// List the rules of rule files (or the compiled-in rules).
+    ListRules(cmd::list::RulesArgs),
+    /// List the fields conditions and outputs can use.
+    ListFields(cmd::list::FieldsArgs),
+    /// Print the Rust code generated for rule files.
+    Codegen(cmd::codegen::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => cmd::serve::run(cmd::serve::Args::default()),
+        Some(Command::Serve(a)) => cmd::serve::run(a),
+        Some(Command::Replay(a)) => cmd::replay::run(a),
+        Some(Command::Validate(a)) => cmd::validate::run(a),
+        Some(Command::ListRules(a)) => cmd::list::rules(a),
+        Some(Command::ListFields(a)) => cmd::list::fields(a),
+        Some(Command::Codegen(a)) => cmd::codegen::run(a),
+    }
+}

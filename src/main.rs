@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod cmd;
+mod engine;
 
 #[derive(Parser, Debug)]
 #[command(name = "kaudit", version, about = "Falco-compatible Kubernetes audit-event detector", long_about = None)]

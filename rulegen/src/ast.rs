@@ -34,7 +34,8 @@ pub struct Check {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operand {
     Field(FieldRef),
-    Transform { func: Transformer, args: Vec<TArg>, at: u32 },
+    /// `func(args...)`, optionally followed by `[arg]` (e.g. `getopt(...)[c]`).
+    Transform { func: Transformer, args: Vec<TArg>, arg: Option<String>, at: u32 },
 }
 
 /// `name` or `name[arg]`.
@@ -52,7 +53,8 @@ pub enum TArg {
     Operand(Operand),
     /// A quoted string or number literal (e.g. the separator of `join`).
     Literal(String),
-    List(Vec<String>),
+    /// `( item, ... )`: fields, transformers or literals (never a nested list).
+    List(Vec<TArg>),
 }
 
 /// Right-hand side of a check.

@@ -17,6 +17,7 @@ pub struct Ruleset {
     pub rules: Vec<Rule>,
     /// Macros referenced by `k8s_audit` rules, resolved. Conditions refer to them by `MacroId` so that a
     /// back end can evaluate each at most once per event.
+    /// A macro's own macros always come before it (smaller ids).
     pub macros: Vec<Macro>,
     /// `required_engine_version`, highest seen (informational).
     pub required_engine_version: Option<String>,

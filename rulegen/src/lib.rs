@@ -6,6 +6,18 @@
 
 pub mod ast;
 pub mod catalog;
+pub mod codegen;
 pub mod ir;
 pub mod ops;
 pub mod span;
+pub mod cond;
+pub mod expand;
+pub mod yaml;
+pub mod diag;
+pub mod items;
+pub mod merge;
+pub mod exceptions;
+pub mod resolve;
+pub mod typeck;
+pub mod output;
+pub mod load;

@@ -1,9 +1,343 @@
-//! The audit event view (owned by the fields work; this is the interface others build on).
+//! The audit event view: a lazy, borrowing view over the JSON bytes of ONE audit event.
 //!
-//! `Event::parse(bytes)` validates the JSON and indexes top-level members without copying;
-//! `requestObject`/`responseObject` are parsed only when a field needs them.
+//! `Event::parse(bytes)` validates the whole JSON text once and tapes the top-level object, except
+//! the (large) `requestObject`/`responseObject` values, which are validated but taped only when a field
+//! first needs them (cached per event). Strings borrow from the input.
 
-/// A parsed audit event borrowing its JSON bytes (stub until the event view lands).
+use crate::fields::time::parse_rfc3339_ns;
+use crate::json::{self, Kind, Node, Tok};
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::fmt;
+
+/// Why a byte slice is not an acceptable audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventError {
+    /// Byte offset in the slice given to `Event::parse`.
+    pub offset: usize,
+    pub msg: String,
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}", self.msg, self.offset)
+    }
+}
+
+impl std::error::Error for EventError {}
+
+/// Top-level members read by many fields, found once at parse time (first occurrence wins, as upstream).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Top {
+    AuditId,
+    Stage,
+    Verb,
+    RequestUri,
+    User,
+    ImpersonatedUser,
+    ObjectRef,
+    Annotations,
+    RequestObject,
+    ResponseObject,
+    ResponseStatus,
+    UserAgent,
+    StageTimestamp,
+    Kind,
+    Items,
+}
+
+const TOP_COUNT: usize = 15;
+const ABSENT: u32 = u32::MAX;
+
+impl Top {
+    fn from_key(k: &str) -> Option<Top> {
+        Some(match k {
+            "auditID" => Top::AuditId,
+            "stage" => Top::Stage,
+            "verb" => Top::Verb,
+            "requestURI" => Top::RequestUri,
+            "user" => Top::User,
+            "impersonatedUser" => Top::ImpersonatedUser,
+            "objectRef" => Top::ObjectRef,
+            "annotations" => Top::Annotations,
+            "requestObject" => Top::RequestObject,
+            "responseObject" => Top::ResponseObject,
+            "responseStatus" => Top::ResponseStatus,
+            "userAgent" => Top::UserAgent,
+            "stageTimestamp" => Top::StageTimestamp,
+            "kind" => Top::Kind,
+            "items" => Top::Items,
+            _ => return None,
+        })
+    }
+}
+
+/// Members whose object/array values are taped lazily.
+const LAZY_KEYS: &[&str] = &["requestObject", "responseObject", "items"];
+
+/// A parsed audit event borrowing its JSON text.
 pub struct Event<'a> {
-    pub raw: &'a [u8],
+    text: &'a str,
+    top: Vec<Tok>,
+    known: [u32; TOP_COUNT],
+    request: OnceCell<Vec<Tok>>,
+    response: OnceCell<Vec<Tok>>,
+    time_ns: Option<u64>,
+    num: u64,
+    first_time_ns: Option<u64>,
+}
+
+impl fmt::Debug for Event<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("num", &self.num)
+            .field("time_ns", &self.time_ns)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Event<'a> {
+    /// Validates `raw` as one JSON object and indexes its top-level members.
+    /// Invalid UTF-8 is rejected (the API server always sends UTF-8).
+    pub fn parse(raw: &'a [u8]) -> Result<Event<'a>, EventError> {
+        let text = std::str::from_utf8(raw).map_err(|e| EventError {
+            offset: e.valid_up_to(),
+            msg: "invalid UTF-8".into(),
+        })?;
+        let mut top = Vec::with_capacity(64);
+        json::parse_value(raw, 0, raw.len(), LAZY_KEYS, &mut top).map_err(|e| EventError {
+            offset: e.offset,
+            msg: format!("cannot parse JSON: {}", e.msg),
+        })?;
+        let root = top.first().copied();
+        if root.map(|t| t.kind) != Some(Kind::Obj) {
+            return Err(EventError {
+                offset: 0,
+                msg: "not a JSON object".into(),
+            });
+        }
+        let mut known = [ABSENT; TOP_COUNT];
+        if let Some(root) = Node::new(text, &top, 0) {
+            for (k, v) in root.members() {
+                if let Some(slot) = k.as_str().and_then(|k| Top::from_key(&k)) {
+                    let cell = &mut known[slot as usize];
+                    if *cell == ABSENT {
+                        *cell = v.index() as u32;
+                    }
+                }
+            }
+        }
+        let mut ev = Event {
+            text,
+            top,
+            known,
+            request: OnceCell::new(),
+            response: OnceCell::new(),
+            time_ns: None,
+            num: 0,
+            first_time_ns: None,
+        };
+        ev.time_ns = ev
+            .top(Top::StageTimestamp)
+            .and_then(|n| n.as_str())
+            .and_then(|s| parse_rfc3339_ns(&s));
+        Ok(ev)
+    }
+
+    /// The JSON text this event was parsed from.
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
+    /// The bytes this event was parsed from.
+    pub fn raw(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    /// The event as compact JSON (blanks outside strings removed), as upstream stores it.
+    pub fn compact_text(&self) -> Cow<'a, str> {
+        json::compact(self.text)
+    }
+
+    /// A well-known top-level member.
+    pub fn top(&self, which: Top) -> Option<Node<'_, 'a>> {
+        let idx = *self.known.get(which as usize)?;
+        if idx == ABSENT {
+            return None;
+        }
+        self.resolve(idx as usize)
+    }
+
+    /// The first top-level member named `key` (resolving lazily taped values).
+    pub fn member(&self, key: &str) -> Option<Node<'_, 'a>> {
+        if let Some(t) = Top::from_key(key) {
+            return self.top(t);
+        }
+        let root = Node::new(self.text, &self.top, 0)?;
+        let v = root
+            .members()
+            .find(|(k, _)| k.str_eq(key))
+            .map(|(_, v)| v)?;
+        self.resolve(v.index())
+    }
+
+    /// Whether the top-level object has an `auditID` member (the gate of every `ka.*` field).
+    pub fn has_audit_id(&self) -> bool {
+        self.known[Top::AuditId as usize] != ABSENT
+    }
+
+    /// Every top-level member, in document order (lazy values resolved).
+    pub fn members(&self) -> impl Iterator<Item = (Cow<'a, str>, Node<'_, 'a>)> + '_ {
+        Node::new(self.text, &self.top, 0)
+            .into_iter()
+            .flat_map(|root| root.members())
+            .filter_map(move |(k, v)| Some((k.as_str()?, self.resolve(v.index())?)))
+    }
+
+    fn resolve(&self, idx: usize) -> Option<Node<'_, 'a>> {
+        let tok = *self.top.get(idx)?;
+        if tok.kind != Kind::Lazy {
+            return Node::new(self.text, &self.top, idx);
+        }
+        let cell = if self.known[Top::RequestObject as usize] == idx as u32 {
+            &self.request
+        } else if self.known[Top::ResponseObject as usize] == idx as u32 {
+            &self.response
+        } else {
+            // Other lazy members (`items`, later duplicates) are not cached: rare and read once.
+            return None;
+        };
+        let tape = cell.get_or_init(|| {
+            let mut t = Vec::new();
+            // Already validated as part of the event, so this cannot fail; an empty tape reads as absent.
+            if json::parse_value(
+                self.raw(),
+                tok.start as usize,
+                tok.end as usize,
+                &[],
+                &mut t,
+            )
+            .is_err()
+            {
+                t.clear();
+            }
+            t
+        });
+        Node::new(self.text, tape, 0)
+    }
+
+    /// Byte range of a lazily taped top-level member (for ingestion of `items`).
+    pub(crate) fn lazy_range(&self, key: &str) -> Option<(usize, usize)> {
+        let root = Node::new(self.text, &self.top, 0)?;
+        let (_, v) = root.members().find(|(k, _)| k.str_eq(key))?;
+        let t = self.top.get(v.index())?;
+        (t.kind == Kind::Lazy).then_some((t.start as usize, t.end as usize))
+    }
+
+    /// `stageTimestamp` in ns since the epoch; `None` when absent or not RFC 3339 (ingestion drops such events).
+    pub fn time_ns(&self) -> Option<u64> {
+        self.time_ns
+    }
+
+    /// Overrides the event time (tests, or sources that carry their own timestamp).
+    pub fn set_time_ns(&mut self, ns: u64) {
+        self.time_ns = Some(ns);
+    }
+
+    /// Sequence number (`evt.num`), set by whoever feeds the engine (1 for the first event).
+    pub fn num(&self) -> u64 {
+        self.num
+    }
+
+    pub fn set_num(&mut self, num: u64) {
+        self.num = num;
+    }
+
+    /// Time of the first event of the stream, the origin of `evt.reltime` (unset: this event's own time).
+    pub fn first_time_ns(&self) -> Option<u64> {
+        self.first_time_ns
+    }
+
+    pub fn set_first_time_ns(&mut self, ns: u64) {
+        self.first_time_ns = Some(ns);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EV: &str = r#"{"kind":"Event","auditID":"a-1","verb":"get","stageTimestamp":"2024-01-02T03:04:05.123456789Z",
+        "requestObject":{"spec":{"containers":[{"image":"nginx"}]}},"responseObject":{"metadata":{"name":"p"}},
+        "extra":{"x":1},"verb":"second"}"#;
+
+    #[test]
+    fn indexes_top_level_members() {
+        let ev = Event::parse(EV.as_bytes()).unwrap();
+        assert!(ev.has_audit_id());
+        assert_eq!(
+            ev.top(Top::Verb).unwrap().text(),
+            "get",
+            "first duplicate wins"
+        );
+        assert_eq!(ev.member("extra").unwrap().get("x").unwrap().text(), "1");
+        assert!(ev.member("nope").is_none());
+        assert_eq!(ev.time_ns(), Some(1_704_164_645_123_456_789));
+    }
+
+    #[test]
+    fn lazy_objects_are_taped_on_demand_and_cached() {
+        let ev = Event::parse(EV.as_bytes()).unwrap();
+        assert!(ev.request.get().is_none());
+        let img = ev
+            .top(Top::RequestObject)
+            .unwrap()
+            .path(&["spec", "containers", "0", "image"])
+            .unwrap();
+        assert_eq!(img.text(), "nginx");
+        assert!(ev.request.get().is_some());
+        assert!(ev.response.get().is_none());
+        assert_eq!(
+            ev.member("responseObject")
+                .unwrap()
+                .path(&["metadata", "name"])
+                .unwrap()
+                .text(),
+            "p"
+        );
+        assert_eq!(
+            ev.top(Top::RequestObject).unwrap().text(),
+            r#"{"spec":{"containers":[{"image":"nginx"}]}}"#
+        );
+    }
+
+    #[test]
+    fn rejects_non_objects_and_bad_json() {
+        assert!(Event::parse(b"[1]").is_err());
+        assert!(Event::parse(b"\"x\"").is_err());
+        let e = Event::parse(br#"{"a":1,"requestObject":{"b":[1,}}"#).unwrap_err();
+        assert_eq!(e.offset, 31);
+        assert!(Event::parse(b"{\"a\":\"\xff\"}").is_err());
+    }
+
+    #[test]
+    fn bad_or_missing_timestamps_give_no_time() {
+        for ts in [r#""2024-01-02 03:04:05Z""#, r#""""#, "1704164645", "null"] {
+            let s = format!(r#"{{"stageTimestamp":{ts}}}"#);
+            assert_eq!(Event::parse(s.as_bytes()).unwrap().time_ns(), None, "{ts}");
+        }
+        assert_eq!(Event::parse(b"{}").unwrap().time_ns(), None);
+    }
+
+    #[test]
+    fn event_is_covariant_so_short_borrows_work() {
+        fn takes<'e>(ev: &'e Event<'e>) -> &'e str {
+            ev.text()
+        }
+        let buf = EV.to_string();
+        let ev = Event::parse(buf.as_bytes()).unwrap();
+        let t = takes(&ev);
+        assert!(t.starts_with('{'));
+    }
 }

@@ -1,11 +1,62 @@
-//! `kaudit codegen` (not implemented yet).
+//! `kaudit codegen -r FILE...`: prints the Rust code the rule compiler generates for rule files (what
+//! `compile_rules!` puts into the binary), formatted for reading.
 
+use rulegen::load::load_files;
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug, Default)]
-pub struct Args {}
+pub struct Args {
+    /// Rule file to compile (repeatable, loaded in order).
+    #[arg(short = 'r', long = "rules", value_name = "FILE", required = true)]
+    pub rules: Vec<PathBuf>,
+}
 
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("kaudit: 'codegen' is not implemented yet");
-    ExitCode::from(2)
+pub fn run(args: Args) -> ExitCode {
+    let res = load_files(&args.rules);
+    if !res.diagnostics.is_empty() {
+        eprintln!("{}", res.render());
+    }
+    let Some(ruleset) = &res.ruleset else {
+        eprintln!("kaudit: rules failed to load");
+        return ExitCode::from(1);
+    };
+    let code = match pretty(&rulegen::codegen::generate(ruleset).to_string()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("kaudit: internal error: generated code does not parse: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    match out.write_all(code.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kaudit: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Formats Rust source text the way `rustfmt`-like printers do.
+fn pretty(code: &str) -> Result<String, String> {
+    let file = syn3::parse_str::<syn3::File>(code).map_err(|e| e.to_string())?;
+    Ok(prettyplease::unparse(&file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_code_is_printed_readably() {
+        let rules = "- rule: r\n  desc: d\n  condition: ka.verb = get\n  output: o\n  priority: INFO\n  source: k8s_audit\n";
+        let Some(rs) = rulegen::load::load_sources(&[("r.yaml", rules)]).ruleset else {
+            panic!("rules load")
+        };
+        let code = pretty(&rulegen::codegen::generate(&rs).to_string()).unwrap_or_default();
+        assert!(code.contains("fn rule_0_r(c: &Ctx<'_>) -> bool {\n    rt::compiled::any_str(c.ka_verb(), |s| s == \"get\")\n}"), "{code}");
+    }
 }

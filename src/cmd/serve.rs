@@ -1,11 +1,114 @@
-//! `kaudit serve` (not implemented yet).
+//! `kaudit serve` (also what plain `kaudit` runs): the Kubernetes audit webhook.
+//!
+//! `kaudit serve [-c falco.yaml] [-o key=value]... [-r RULES]... [-U]`
+//! Without -c the built-in configuration applies (webhook on :8765 at /k8s_audit and /k8s-audit, alerts on
+//! stdout). Without -r (and no `rules_files` in the configuration) the rules compiled into the binary are
+//! used. Exit status: 0 after a graceful shutdown (SIGTERM/SIGINT), 1 when rules, certificates or sockets
+//! fail, 2 for a bad configuration.
 
+use kaudit_runtime::alert::AlertFormat;
+use kaudit_runtime::config::ServeConfig;
+use kaudit_runtime::engine::Engine;
+use kaudit_runtime::interp::Interpreter;
+use kaudit_runtime::server::{self, pipeline::EvalContext, tracing};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(clap::Args, Debug, Default)]
-pub struct Args {}
+pub struct Args {
+    /// Falco configuration file (falco.yaml); without it the built-in defaults apply.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Override a configuration key, Falco style (e.g. webserver.listen_port=9000, json_output=true).
+    #[arg(short = 'o', long = "option", value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
+    /// Rule file to load at run time (repeatable, in order); replaces `rules_files`.
+    #[arg(short = 'r', long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
+    /// With -r or `rules_files`: load the built-in (compiled-in) rule files first.
+    #[arg(long)]
+    pub with_builtin_rules: bool,
+    /// Flush every alert as it is written (same as -o buffered_outputs=false).
+    #[arg(short = 'U', long = "unbuffered")]
+    pub unbuffered: bool,
+}
 
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("kaudit: 'serve' is not implemented yet");
-    ExitCode::from(2)
+/// The engine for the rules compiled into the binary.
+fn compiled_engine() -> Option<Arc<dyn Engine>> {
+    Some(crate::engine::compiled_arc())
+}
+
+fn load_engine(files: &[PathBuf], with_builtin: bool) -> Result<Arc<dyn Engine>, String> {
+    crate::engine::announce_interpreted(files, with_builtin);
+    let res = crate::engine::load_rules(files, with_builtin);
+    if !res.diagnostics.is_empty() {
+        eprintln!("{}", res.render());
+    }
+    let ruleset = res.ruleset.ok_or("rules failed to load")?;
+    let interp = Interpreter::new(&ruleset).map_err(|e| e.to_string())?;
+    Ok(Arc::new(interp))
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let mut overrides = args.options.clone();
+    if args.unbuffered {
+        overrides.push("buffered_outputs=false".into());
+    }
+    let cfg = match ServeConfig::load(args.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kaudit: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    server::init_logging(&cfg.log_level);
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
+    let rule_files: Vec<PathBuf> = if args.rules.is_empty() {
+        cfg.rules_files.iter().map(PathBuf::from).collect()
+    } else {
+        args.rules.clone()
+    };
+    let engine = if rule_files.is_empty() {
+        match compiled_engine() {
+            Some(e) => e,
+            None => {
+                tracing::error!("no rules: give -r FILE or rules_files (compiled-in rules are not available yet)");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        match load_engine(&rule_files, args.with_builtin_rules) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::from(1);
+            }
+        }
+    };
+    let plan = cfg.settings.plan(engine.rules());
+    tracing::info!(rules = plan.order.len(), "rules loaded");
+    let ctx = EvalContext {
+        engine,
+        plan,
+        format: AlertFormat::new(&cfg.settings),
+    };
+
+    match server::serve_until_signal(&cfg, ctx) {
+        Ok(summary) => {
+            tracing::info!(
+                queued = summary.events_queued,
+                evaluated = summary.events_evaluated,
+                alerts = summary.alerts,
+                "stopped"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::from(1)
+        }
+    }
 }

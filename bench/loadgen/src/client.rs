@@ -1,0 +1,168 @@
+//! The load: N keep-alive HTTP/1.1 connections, each posting EventList batches back to back until a
+//! request count or a deadline is reached.
+
+use crate::batches::Batches;
+use crate::target::Target;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper::{header, Request};
+use hyper_util::rt::TokioIo;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+pub struct LoadConfig {
+    pub target: Target,
+    pub connections: usize,
+    pub max_requests: u64,
+    pub duration: Duration,
+    /// One batch round trip longer than this counts as a failure and closes the connection.
+    pub request_timeout: Duration,
+}
+
+#[derive(Default)]
+pub struct LoadReport {
+    pub ok: u64,
+    pub failed: u64,
+    pub events: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+    pub latencies: Vec<Duration>,
+    pub first_error: Option<String>,
+}
+
+impl LoadReport {
+    fn merge(&mut self, other: LoadReport) {
+        self.ok += other.ok;
+        self.failed += other.failed;
+        self.events += other.events;
+        self.bytes += other.bytes;
+        self.latencies.extend(other.latencies);
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
+}
+
+pub async fn run(cfg: LoadConfig, batches: Arc<Batches>) -> LoadReport {
+    let next = Arc::new(AtomicU64::new(0));
+    let cfg = Arc::new(cfg);
+    let start = Instant::now();
+    let deadline = start + cfg.duration;
+    let mut tasks = Vec::new();
+    for _ in 0..cfg.connections.max(1) {
+        let (cfg, batches, next) = (cfg.clone(), batches.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            connection(&cfg, &batches, &next, deadline).await
+        }));
+    }
+    let mut report = LoadReport::default();
+    for t in tasks {
+        match t.await {
+            Ok(r) => report.merge(r),
+            Err(e) => {
+                report.failed += 1;
+                report
+                    .first_error
+                    .get_or_insert(format!("load task failed: {e}"));
+            }
+        }
+    }
+    report.elapsed = start.elapsed();
+    report
+}
+
+async fn connection(
+    cfg: &LoadConfig,
+    batches: &Batches,
+    next: &AtomicU64,
+    deadline: Instant,
+) -> LoadReport {
+    let mut report = LoadReport::default();
+    let fail = |report: &mut LoadReport, msg: String| {
+        report.failed += 1;
+        report.first_error.get_or_insert(msg);
+    };
+    let stream = match TcpStream::connect(cfg.target.addr).await {
+        Ok(s) => s,
+        Err(e) => {
+            fail(&mut report, format!("connect {}: {e}", cfg.target.addr));
+            return report;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let (mut sender, conn) = match http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await {
+        Ok(x) => x,
+        Err(e) => {
+            fail(&mut report, format!("handshake: {e}"));
+            return report;
+        }
+    };
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= cfg.max_requests || Instant::now() >= deadline {
+            break;
+        }
+        let k = (i % batches.bodies.len() as u64) as usize;
+        let (body, events) = (batches.bodies[k].clone(), batches.events[k]);
+        let len = body.len();
+        let req = Request::post(cfg.target.path.as_str())
+            .header(header::HOST, cfg.target.authority.as_str())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body));
+        let req = match req {
+            Ok(r) => r,
+            Err(e) => {
+                fail(&mut report, format!("building request: {e}"));
+                break;
+            }
+        };
+        let t0 = Instant::now();
+        let round_trip = async {
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| format!("send: {e}"))?;
+            let status = resp.status();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("response body: {e}"))?;
+            if status.is_success() {
+                Ok(())
+            } else {
+                let text = String::from_utf8_lossy(&body.to_bytes())
+                    .chars()
+                    .take(200)
+                    .collect::<String>();
+                Err(format!("HTTP {status}: {text}"))
+            }
+        };
+        match tokio::time::timeout(cfg.request_timeout, round_trip).await {
+            Ok(Ok(())) => {
+                report.latencies.push(t0.elapsed());
+                report.ok += 1;
+                report.events += events as u64;
+                report.bytes += len as u64;
+            }
+            Ok(Err(e)) => {
+                fail(&mut report, e);
+                break;
+            }
+            Err(_) => {
+                fail(
+                    &mut report,
+                    format!("no response within {:?}", cfg.request_timeout),
+                );
+                break;
+            }
+        }
+    }
+    report
+}

@@ -1,0 +1,14 @@
+//! A small borrowed JSON reader made for audit events: one validating pass builds a flat token tape
+//! (`parse`), and `Node` navigates it without copying (`node`). Strings are unescaped only when they
+//! contain a backslash; non-string values render as their compact original text (`text`).
+//!
+//! Why not `serde_json::Value`: building a tree of owned strings for every event costs several times
+//! the validation itself, and most rules read a handful of top-level strings.
+
+mod node;
+mod parse;
+mod text;
+
+pub use node::{Members, Node};
+pub use parse::{parse_value, Kind, ParseError, Tok};
+pub use text::{compact, unescape};

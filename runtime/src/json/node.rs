@@ -1,0 +1,264 @@
+//! Read-only navigation over a token tape.
+
+use super::parse::{Kind, Tok};
+use super::text::{compact, unescape};
+use std::borrow::Cow;
+
+/// One JSON value of an event: the source text, the tape holding it, and its token index.
+#[derive(Debug, Clone, Copy)]
+pub struct Node<'t, 'a> {
+    src: &'a str,
+    toks: &'t [Tok],
+    idx: usize,
+}
+
+impl<'t, 'a> Node<'t, 'a> {
+    /// The node of token `idx` of `toks` (None if out of range).
+    pub fn new(src: &'a str, toks: &'t [Tok], idx: usize) -> Option<Node<'t, 'a>> {
+        toks.get(idx).map(|_| Node { src, toks, idx })
+    }
+
+    fn tok(&self) -> Tok {
+        // `new` and every navigation step check the index, so this cannot miss; Null is a harmless default.
+        self.toks.get(self.idx).copied().unwrap_or(Tok {
+            kind: Kind::Null,
+            start: 0,
+            end: 0,
+            next: 0,
+        })
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.tok().kind
+    }
+
+    /// Index of this node's token (for callers that keep per-token caches).
+    pub fn index(&self) -> usize {
+        self.idx
+    }
+
+    /// The raw source of the token: string content without quotes (still escaped), a number's lexeme,
+    /// or the whole text of a container.
+    pub fn raw(&self) -> &'a str {
+        let t = self.tok();
+        self.src.get(t.start as usize..t.end as usize).unwrap_or("")
+    }
+
+    pub fn is_str(&self) -> bool {
+        matches!(self.kind(), Kind::Str | Kind::StrEsc)
+    }
+
+    pub fn is_array(&self) -> bool {
+        self.kind() == Kind::Arr
+    }
+
+    pub fn is_object(&self) -> bool {
+        self.kind() == Kind::Obj
+    }
+
+    /// The unescaped content of a string node.
+    pub fn as_str(&self) -> Option<Cow<'a, str>> {
+        match self.kind() {
+            Kind::Str => Some(Cow::Borrowed(self.raw())),
+            Kind::StrEsc => Some(unescape(self.raw())),
+            _ => None,
+        }
+    }
+
+    /// Field text (spec §5.3): a string's unescaped content, else the compact JSON text of the value.
+    pub fn text(&self) -> Cow<'a, str> {
+        match self.kind() {
+            Kind::Str => Cow::Borrowed(self.raw()),
+            Kind::StrEsc => unescape(self.raw()),
+            Kind::Obj | Kind::Arr | Kind::Lazy => compact(self.raw()),
+            _ => Cow::Borrowed(self.raw()),
+        }
+    }
+
+    /// The compact JSON text of the value (strings keep their quotes and escapes).
+    pub fn json_text(&self) -> Cow<'a, str> {
+        let t = self.tok();
+        match t.kind {
+            Kind::Str | Kind::StrEsc => Cow::Borrowed(
+                self.src
+                    .get(t.start as usize - 1..t.end as usize + 1)
+                    .unwrap_or(""),
+            ),
+            _ => self.text(),
+        }
+    }
+
+    /// Whether this is a string node equal to `s` (after unescaping).
+    pub fn str_eq(&self, s: &str) -> bool {
+        match self.kind() {
+            Kind::Str => self.raw() == s,
+            Kind::StrEsc => unescape(self.raw()) == s,
+            _ => false,
+        }
+    }
+
+    /// The value of the first member named `key` of an object node.
+    pub fn get(&self, key: &str) -> Option<Node<'t, 'a>> {
+        self.members().find(|(k, _)| k.str_eq(key)).map(|(_, v)| v)
+    }
+
+    /// Element `i` of an array node.
+    pub fn at(&self, i: usize) -> Option<Node<'t, 'a>> {
+        self.elements().nth(i)
+    }
+
+    /// One step of a plain path walk: object member by key, or array element by a decimal key.
+    pub fn step(&self, key: &str) -> Option<Node<'t, 'a>> {
+        match self.kind() {
+            Kind::Obj => self.get(key),
+            Kind::Arr => parse_index(key).and_then(|i| self.at(i)),
+            _ => None,
+        }
+    }
+
+    /// Walks `path` with `step`.
+    pub fn path(&self, path: &[&str]) -> Option<Node<'t, 'a>> {
+        let mut n = *self;
+        for k in path {
+            n = n.step(k)?;
+        }
+        Some(n)
+    }
+
+    /// Elements of an array node (nothing for other kinds).
+    pub fn elements(&self) -> Elements<'t, 'a> {
+        let t = self.tok();
+        let (i, end) = if t.kind == Kind::Arr {
+            (self.idx + 1, t.next as usize)
+        } else {
+            (0, 0)
+        };
+        Elements {
+            src: self.src,
+            toks: self.toks,
+            i,
+            end,
+        }
+    }
+
+    /// Members of an object node as (key, value) (nothing for other kinds).
+    pub fn members(&self) -> Members<'t, 'a> {
+        let t = self.tok();
+        let (i, end) = if t.kind == Kind::Obj {
+            (self.idx + 1, t.next as usize)
+        } else {
+            (0, 0)
+        };
+        Members {
+            src: self.src,
+            toks: self.toks,
+            i,
+            end,
+        }
+    }
+}
+
+/// Decimal index as Go's `strconv.Atoi` reads it for array steps (leading zeros allowed, no sign).
+fn parse_index(key: &str) -> Option<usize> {
+    let k = key.strip_prefix('+').unwrap_or(key);
+    if k.is_empty() || !k.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    k.parse().ok()
+}
+
+/// Iterator over array elements.
+pub struct Elements<'t, 'a> {
+    src: &'a str,
+    toks: &'t [Tok],
+    i: usize,
+    end: usize,
+}
+
+impl<'t, 'a> Iterator for Elements<'t, 'a> {
+    type Item = Node<'t, 'a>;
+    fn next(&mut self) -> Option<Node<'t, 'a>> {
+        if self.i >= self.end {
+            return None;
+        }
+        let n = Node::new(self.src, self.toks, self.i)?;
+        self.i = self.toks.get(self.i).map_or(self.end, |t| t.next as usize);
+        Some(n)
+    }
+}
+
+/// Iterator over object members.
+pub struct Members<'t, 'a> {
+    src: &'a str,
+    toks: &'t [Tok],
+    i: usize,
+    end: usize,
+}
+
+impl<'t, 'a> Iterator for Members<'t, 'a> {
+    type Item = (Node<'t, 'a>, Node<'t, 'a>);
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.i + 1 >= self.end {
+            return None;
+        }
+        let k = Node::new(self.src, self.toks, self.i)?;
+        let v = Node::new(self.src, self.toks, self.i + 1)?;
+        self.i = self
+            .toks
+            .get(self.i + 1)
+            .map_or(self.end, |t| t.next as usize);
+        Some((k, v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::parse_value;
+    use super::*;
+
+    fn with<R>(s: &str, f: impl FnOnce(Node<'_, '_>) -> R) -> R {
+        let mut t = Vec::new();
+        parse_value(s.as_bytes(), 0, s.len(), &[], &mut t).unwrap();
+        f(Node::new(s, &t, 0).unwrap())
+    }
+
+    #[test]
+    fn navigates_objects_and_arrays() {
+        with(r#"{"a":{"b":[10,"x",{"c":true}]},"a":2}"#, |n| {
+            assert_eq!(n.path(&["a", "b", "0"]).unwrap().text(), "10");
+            assert_eq!(n.path(&["a", "b", "1"]).unwrap().text(), "x");
+            assert_eq!(n.path(&["a", "b", "2", "c"]).unwrap().text(), "true");
+            assert!(n.path(&["a", "b", "3"]).is_none());
+            assert!(n.path(&["a", "b", "c"]).is_none());
+            assert!(n.path(&["a", "x"]).is_none());
+            assert_eq!(
+                n.get("a").unwrap().kind(),
+                Kind::Obj,
+                "first duplicate wins"
+            );
+            assert_eq!(n.get("a").unwrap().get("b").unwrap().elements().count(), 3);
+            assert_eq!(n.members().count(), 2);
+        });
+    }
+
+    #[test]
+    fn text_of_values() {
+        with(
+            r#"{ "s":"a\u0041", "n": 1.50e3, "o": { "k" : [ 1 , null ] }, "z": null }"#,
+            |n| {
+                assert_eq!(n.get("s").unwrap().text(), "aA");
+                assert_eq!(n.get("s").unwrap().json_text(), r#""a\u0041""#);
+                assert_eq!(n.get("n").unwrap().text(), "1.50e3");
+                assert_eq!(n.get("o").unwrap().text(), r#"{"k":[1,null]}"#);
+                assert_eq!(n.get("z").unwrap().text(), "null");
+            },
+        );
+    }
+
+    #[test]
+    fn escaped_keys_match_unescaped() {
+        with(r#"{"a\/b":1}"#, |n| {
+            assert_eq!(n.get("a/b").unwrap().text(), "1")
+        });
+    }
+}

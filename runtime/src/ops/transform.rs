@@ -1,0 +1,238 @@
+//! Transformers (spec §2.9) applied to extracted values. They run only on present values: a missing
+//! (empty) input stays missing.
+
+use crate::value::{Val, Values};
+use std::borrow::Cow;
+
+fn map_str<'e>(v: &mut Values<'e>, f: impl Fn(&str) -> Option<String>) {
+    for x in v.iter_mut() {
+        if let Val::Str(s) = x {
+            if let Some(n) = f(s) {
+                *s = Cow::Owned(n);
+            }
+        }
+    }
+}
+
+/// ASCII lower-casing of every value (borrowed values without upper-case letters are kept as they are).
+pub fn tolower(v: &mut Values<'_>) {
+    map_str(v, |s| {
+        s.bytes()
+            .any(|b| b.is_ascii_uppercase())
+            .then(|| s.to_ascii_lowercase())
+    });
+}
+
+/// ASCII upper-casing of every value.
+pub fn toupper(v: &mut Values<'_>) {
+    map_str(v, |s| {
+        s.bytes()
+            .any(|b| b.is_ascii_lowercase())
+            .then(|| s.to_ascii_uppercase())
+    });
+}
+
+/// Base64 decoding of every value (standard alphabet, padding optional); any failure makes the whole
+/// result missing. Decoded bytes that are not UTF-8 are replaced (values are text).
+pub fn b64(v: &mut Values<'_>) {
+    for x in v.iter_mut() {
+        if let Val::Str(s) = x {
+            match b64_decode(s) {
+                Some(bytes) => *s = Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()),
+                None => {
+                    v.clear();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Decodes standard base64 as libsinsp does: up to two trailing `=` are dropped whatever the length,
+/// the rest must be a whole number of 6-bit groups forming whole bytes (length mod 4 ≠ 1) whose unused
+/// trailing bits are zero. The empty string decodes to the empty string.
+pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    if b.is_empty() {
+        return Some(Vec::new());
+    }
+    let body = b.strip_suffix(b"=").map_or(b, |x| x.strip_suffix(b"=").unwrap_or(x));
+    if body.is_empty() || body.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(body.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in body {
+        let d = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(d);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    // Leftover bits of the last character must be zero.
+    (acc == 0).then_some(out)
+}
+
+/// Text after the last `/` of every value (empty when it ends with `/`; the whole value without `/`).
+pub fn basename(v: &mut Values<'_>) {
+    for x in v.iter_mut() {
+        if let Val::Str(s) = x {
+            let cut = match s {
+                Cow::Borrowed(b) => b
+                    .rfind('/')
+                    .map(|i| Cow::Borrowed(b.get(i + 1..).unwrap_or(""))),
+                Cow::Owned(o) => o
+                    .rfind('/')
+                    .map(|i| Cow::Owned(o.get(i + 1..).unwrap_or("").to_string())),
+            };
+            if let Some(c) = cut {
+                *s = c;
+            }
+        }
+    }
+}
+
+/// `len`: the element count of a list, else the length of the single string up to its first NUL.
+/// Missing stays missing (so `len(x) = 0` never holds for an empty list).
+pub fn len(v: &mut Values<'_>, is_list: bool) {
+    if v.is_empty() {
+        return;
+    }
+    let n = if is_list {
+        v.len() as u64
+    } else {
+        match v.first() {
+            Some(Val::Str(s)) => super::compare::c_str(s).len() as u64,
+            _ => 1,
+        }
+    };
+    v.clear();
+    v.push(Val::Num(n));
+}
+
+/// `join(sep, list)`: the values joined with `sep`, as one value.
+pub fn join(sep: &str, v: &mut Values<'_>) {
+    if v.is_empty() {
+        return;
+    }
+    let mut s = String::new();
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            s.push_str(sep);
+        }
+        push_text(&mut s, x);
+    }
+    v.clear();
+    v.push(Val::Str(Cow::Owned(s)));
+}
+
+/// `concat(a, b, ...)`: the first value of each part concatenated; a missing part makes it missing.
+pub fn concat<'e>(parts: &[Values<'e>]) -> Values<'e> {
+    let mut s = String::new();
+    for p in parts {
+        match p.first() {
+            Some(x) => push_text(&mut s, x),
+            None => return Values::new(),
+        }
+    }
+    let mut out = Values::new();
+    out.push(Val::Str(Cow::Owned(s)));
+    out
+}
+
+fn push_text(s: &mut String, v: &Val<'_>) {
+    match v {
+        Val::Str(x) => s.push_str(x),
+        Val::Num(n) => s.push_str(&n.to_string()),
+        Val::Bool(b) => s.push_str(if *b { "true" } else { "false" }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(items: &[&'static str]) -> Values<'static> {
+        items.iter().map(|s| Val::Str(Cow::Borrowed(*s))).collect()
+    }
+
+    fn texts(v: &Values<'_>) -> Vec<String> {
+        v.iter()
+            .map(|x| match x {
+                Val::Str(s) => s.to_string(),
+                Val::Num(n) => format!("#{n}"),
+                Val::Bool(b) => b.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn case_mapping_is_ascii_only() {
+        let mut x = v(&["AbC-É", "low"]);
+        tolower(&mut x);
+        assert_eq!(texts(&x), ["abc-É", "low"]);
+        assert!(
+            matches!(x[1], Val::Str(Cow::Borrowed(_))),
+            "unchanged values stay borrowed"
+        );
+        toupper(&mut x);
+        assert_eq!(texts(&x), ["ABC-É", "LOW"]);
+    }
+
+    #[test]
+    fn b64_decodes_with_or_without_padding() {
+        let mut x = v(&["aGVsbG8=", "aGVsbG8", "YQ", "YQ==", "aGVsbG8==", ""]);
+        b64(&mut x);
+        assert_eq!(texts(&x), ["hello", "hello", "a", "a", "hello", ""]);
+        for bad in ["!!!", "a", "=", "a=b=", "YR", "aGVsbG9", "aGVsbG8==="] {
+            let mut y = v(&["aGVsbG8=", bad]);
+            b64(&mut y);
+            assert!(y.is_empty(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn basename_cases() {
+        let mut x = v(&["/usr/bin/bash", "/x/", "plain", ""]);
+        basename(&mut x);
+        assert_eq!(texts(&x), ["bash", "", "plain", ""]);
+    }
+
+    #[test]
+    fn len_of_strings_and_lists() {
+        let mut s = v(&["system:masters"]);
+        len(&mut s, false);
+        assert_eq!(texts(&s), ["#14"]);
+        let mut l = v(&["a", "b", "c"]);
+        len(&mut l, true);
+        assert_eq!(texts(&l), ["#3"]);
+        let mut missing = Values::new();
+        len(&mut missing, true);
+        assert!(missing.is_empty(), "len of missing is missing");
+        let mut nul = v(&["ab\0cd"]);
+        len(&mut nul, false);
+        assert_eq!(texts(&nul), ["#2"]);
+    }
+
+    #[test]
+    fn join_and_concat() {
+        let mut l = v(&["a", "b"]);
+        join(",", &mut l);
+        assert_eq!(texts(&l), ["a,b"]);
+        let mut m = Values::new();
+        join(",", &mut m);
+        assert!(m.is_empty());
+        assert_eq!(texts(&concat(&[v(&["x"]), v(&["-"]), v(&["y"])])), ["x-y"]);
+        assert!(concat(&[v(&["x"]), Values::new()]).is_empty());
+    }
+}

@@ -1,0 +1,264 @@
+//! Shared helpers of the conformance tests: locating the conformance data, reading YAML manifests,
+//! running rule files + events through the interpreter in-process, and comparing alerts.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use kaudit_runtime::alert::{AlertFormat, LocalZone};
+use kaudit_runtime::engine::Engine;
+use kaudit_runtime::interp::Interpreter;
+use kaudit_runtime::replay::{open_input, Replayer};
+use kaudit_runtime::settings::Settings;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The conformance data folder: `KAUDIT_CONFORMANCE_DIR`, else `<workspace>/../shared/conformance`.
+/// `None` (after a loud message) when it is absent — except under `CI=true`, where that is a failure.
+pub fn conformance_dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os("KAUDIT_CONFORMANCE_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance"),
+    };
+    if dir.join("cases.yaml").is_file() {
+        return Some(dir);
+    }
+    let msg = format!(
+        "conformance data not found at {} (set KAUDIT_CONFORMANCE_DIR)",
+        dir.display()
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{msg}");
+    }
+    eprintln!("\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+    eprintln!("!!! SKIPPED: {msg}");
+    eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n");
+    None
+}
+
+/// Makes the process's local zone UTC, as the Falco runs that produced the expectations used. Event-time
+/// fields (`%evt.time`, `%evt.datetime`, ...) render in the process zone; call this first in every test,
+/// before anything formats a time.
+pub fn force_utc() {
+    if std::env::var("TZ").as_deref() != Ok("UTC") {
+        std::env::set_var("TZ", "UTC");
+    }
+}
+
+/// Parses a YAML document into JSON values (mappings with string keys; scalars typed as YAML 1.2 does).
+pub fn read_yaml(path: &Path) -> Value {
+    use saphyr::{LoadableYamlNode, Yaml};
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let docs = Yaml::load_from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    fn conv(y: &Yaml<'_>) -> Value {
+        if let Some(m) = y.as_mapping() {
+            let mut out = serde_json::Map::new();
+            for (k, v) in m {
+                let key = match k.as_str() {
+                    Some(s) => s.to_string(),
+                    None => conv(k).to_string(),
+                };
+                out.insert(key, conv(v));
+            }
+            return Value::Object(out);
+        }
+        if let Some(seq) = y.as_sequence() {
+            return Value::Array(seq.iter().map(conv).collect());
+        }
+        if let Some(s) = y.as_str() {
+            return Value::String(s.to_string());
+        }
+        if let Some(b) = y.as_bool() {
+            return Value::Bool(b);
+        }
+        if let Some(i) = y.as_integer() {
+            return Value::from(i);
+        }
+        if let Some(f) = y.as_floating_point() {
+            return Value::from(f);
+        }
+        if let Some(inner) = y.get_tagged_node() {
+            return conv(inner);
+        }
+        Value::Null
+    }
+    docs.first().map(conv).unwrap_or(Value::Null)
+}
+
+/// The result of one in-process run, shaped like a `kaudit replay` process.
+#[derive(Debug)]
+pub struct Run {
+    pub exit_code: i32,
+    /// Alert lines written to "stdout".
+    pub stdout: String,
+    /// Load diagnostics, reader messages and the summary ("stderr").
+    pub stderr: String,
+}
+
+impl Run {
+    /// Every stdout line parsed as JSON (panics on a non-JSON line: json_output runs only).
+    pub fn alerts(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"))
+            })
+            .collect()
+    }
+}
+
+/// Loads `rules` in order and builds the interpreter; `Err` carries the rendered diagnostics.
+pub fn load_interpreter(rules: &[PathBuf]) -> Result<Interpreter, String> {
+    let res = rulegen::load::load_files(rules);
+    let msgs = res.render();
+    let Some(ruleset) = res.ruleset else {
+        return Err(msgs);
+    };
+    Interpreter::new(&ruleset).map_err(|e| format!("{msgs}{e}\n"))
+}
+
+/// Runs `events` through `rules` with `settings`, in-process, as `kaudit replay` would (local zone UTC,
+/// host name "test"). Rule load errors give exit code 1.
+pub fn run(rules: &[PathBuf], events: &Path, settings: &Settings) -> Run {
+    let engine = match load_interpreter(rules) {
+        Ok(e) => e,
+        Err(stderr) => {
+            return Run {
+                exit_code: 1,
+                stdout: String::new(),
+                stderr,
+            }
+        }
+    };
+    run_engine(&engine, events, settings)
+}
+
+/// Like `run`, with an engine already built.
+pub fn run_engine(engine: &dyn Engine, events: &Path, settings: &Settings) -> Run {
+    let plan = settings.plan(engine.rules());
+    let mut format = AlertFormat::new(settings);
+    format.hostname = "test".into();
+    format.zone = LocalZone::Utc;
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let mut replayer = Replayer::new(engine, &plan, &format);
+    let exit_code = match open_input(&events.to_string_lossy()) {
+        Ok(mut input) => match replayer.feed_input(&mut input, &mut out, &mut err) {
+            Ok(()) => 0,
+            Err(e) => {
+                err.extend_from_slice(format!("{e}\n").as_bytes());
+                1
+            }
+        },
+        Err(e) => {
+            err.extend_from_slice(format!("{e}\n").as_bytes());
+            1
+        }
+    };
+    let stats = replayer.finish();
+    let _ = kaudit_runtime::replay::write_summary(&stats, &mut err);
+    Run {
+        exit_code,
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+    }
+}
+
+/// Canonical text of a JSON value: object keys sorted at every level, compact.
+pub fn canonical(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let items: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{}:{}",
+                        Value::String((*k).clone()),
+                        canonical(&m[k.as_str()])
+                    )
+                })
+                .collect();
+            format!("{{{}}}", items.join(","))
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(canonical).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Alerts as a multiset of canonical texts, without `hostname`.
+pub fn alert_multiset(alerts: &[Value]) -> BTreeMap<String, i64> {
+    let mut m = BTreeMap::new();
+    for a in alerts {
+        let mut a = a.clone();
+        if let Value::Object(o) = &mut a {
+            o.remove("hostname");
+        }
+        *m.entry(canonical(&a)).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Readable difference of two alert multisets (empty when equal): up to `max` entries per side.
+pub fn multiset_diff(
+    got: &BTreeMap<String, i64>,
+    want: &BTreeMap<String, i64>,
+    max: usize,
+) -> String {
+    let mut extra = Vec::new();
+    let mut missing = Vec::new();
+    for (k, &n) in got {
+        let w = want.get(k).copied().unwrap_or(0);
+        if n > w {
+            extra.push(format!("  +{} {k}", n - w));
+        }
+    }
+    for (k, &n) in want {
+        let g = got.get(k).copied().unwrap_or(0);
+        if n > g {
+            missing.push(format!("  -{} {k}", n - g));
+        }
+    }
+    if extra.is_empty() && missing.is_empty() {
+        return String::new();
+    }
+    let (ne, nm) = (extra.len(), missing.len());
+    extra.truncate(max);
+    missing.truncate(max);
+    format!(
+        "kaudit-only ({ne} distinct):\n{}\nfalco-only ({nm} distinct):\n{}\n",
+        extra.join("\n"),
+        missing.join("\n")
+    )
+}
+
+/// Reads a JSON Lines file (plain or gzip) into values.
+pub fn read_jsonl(path: &Path) -> Vec<Value> {
+    use std::io::BufRead;
+    let input =
+        open_input(&path.to_string_lossy()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    input
+        .reader
+        .lines()
+        .map(|l| l.unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(&l).unwrap_or_else(|e| panic!("{}: {e}: {l}", path.display()))
+        })
+        .collect()
+}
+
+/// String items of a JSON array (empty when absent).
+pub fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -5,7 +5,7 @@
 # a non-root numeric user.
 #
 #   docker build -t kaudit .
-#   docker build --build-arg KAUDIT_RULES=/src/my-rules/my_rules.yaml -t kaudit:custom .
+#   docker build --build-arg KAUDIT_RULES=rules/k8s_audit_rules.yaml:site/overrides.yaml -t kaudit:site .
 #   docker run --rm -p 8765:8765 kaudit            # webhook on :8765, /healthz, /metrics
 #   docker run --rm -p 8765:8765 -v $PWD/falco.yaml:/etc/kaudit/falco.yaml:ro \
 #       kaudit -c /etc/kaudit/falco.yaml
@@ -24,14 +24,14 @@ ARG RUST_VERSION=1.95
 # ---------------------------------------------------------------------------
 FROM rust:${RUST_VERSION}-bookworm AS build
 WORKDIR /src
-# Optional: rule file(s) to compile in instead of rules/*.yaml, in the form
-# build.rs reads from KAUDIT_RULES (paths inside the build context, /src/...).
+# Optional: rule files to compile in instead of rules/*.yaml, as build.rs reads
+# KAUDIT_RULES (a `:`-separated list of paths relative to the build context).
 ARG KAUDIT_RULES=""
 COPY . .
 # Build, refuse a binary that still needs a dynamic loader (`ldd` fails on a
-# static executable), and stage the binary plus the bundled rules file (for
-# run-time override files that layer over it:
-# rules_files: [/etc/kaudit/rules/k8s_audit_rules.yaml, ...]).
+# static executable), and stage it. The rule files are compiled in (and their
+# text embedded for `serve --with-builtin-rules`), so the image needs no
+# rules directory.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     set -eu; \
@@ -39,8 +39,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo static; \
     install -D -m 0755 target/x86_64-unknown-linux-gnu/release/kaudit /out/kaudit; \
     if ldd /out/kaudit >/dev/null 2>&1; then echo "kaudit is not a static executable" >&2; exit 1; fi; \
-    /out/kaudit --version; \
-    install -D -m 0644 rules/k8s_audit_rules.yaml /out/rules/k8s_audit_rules.yaml
+    /out/kaudit --version
 
 # ---------------------------------------------------------------------------
 # Runtime stage: distroless "static" brings CA certificates (for https
@@ -48,7 +47,6 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 # ---------------------------------------------------------------------------
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/kaudit /usr/local/bin/kaudit
-COPY --from=build /out/rules/ /etc/kaudit/rules/
 # Numeric, so Kubernetes can verify runAsNonRoot without reading /etc/passwd.
 USER 65532:65532
 # Audit webhook (POST /k8s-audit and /k8s_audit), GET /healthz, GET /metrics.

@@ -22,7 +22,7 @@ def load_criterion(root):
             d = os.path.join(root, group, func, "new")
             try:
                 with open(os.path.join(d, "estimates.json")) as f:
-                    ns = json.load(f)["mean"]["point_estimate"]
+                    ns = json.load(f)["median"]["point_estimate"]
                 with open(os.path.join(d, "benchmark.json")) as f:
                     tp = json.load(f).get("throughput") or {}
             except (OSError, ValueError, KeyError):
@@ -81,28 +81,23 @@ def main():
         engine = (mixed.get("compiled") or mixed.get("interpreter") or (None,))[0]
         engine_name = "compiled" if mixed.get("compiled") else "interpreter"
         print(f"\n## Webhook (mixed corpus, EventList batches; engine = single-thread {engine_name} on the same corpus)\n")
-        print("| run | events/s | MB/s | p50 ms | p99 ms | peak RSS MiB | events per server CPU-s | webhook / engine | webhook / bare hyper |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("| run | accepted events/s | end-to-end events/s | MB/s | p50 ms | p99 ms | 503s | peak RSS MiB | events per server CPU-s | webhook / engine | webhook / bare hyper |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for name, r in hooks.items():
+            e2e = r.get("events_per_sec_e2e") or r["events_per_sec"]
+            rss = (r.get("server_peak_rss_kib") or 0) / 1024
             if name.startswith("bare"):
-                continue
-            suffix = name.split("-", 1)[1] if "-" in name else ""
-            bare = hooks.get("bare-" + suffix) or hooks.get("bare")
-            rss = r.get("server_peak_rss_kib")
+                rel_engine, rel_bare, label = "", "", f"{name} (transport limit)"
+            else:
+                suffix = name.split("-", 1)[1] if "-" in name else ""
+                bare = hooks.get("bare-" + suffix) or hooks.get("bare")
+                bare_rate = bare and (bare.get("events_per_sec_e2e") or bare["events_per_sec"])
+                rel_engine, rel_bare, label = ratio(e2e, engine), ratio(e2e, bare_rate), name
             print(
-                f"| {name} | {r['events_per_sec']:,.0f} | {r['mb_per_sec']:,.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
-                f"| {rss / 1024:.1f} | {r.get('events_per_server_cpu_sec') or 0:,.0f} "
-                f"| {ratio(r['events_per_sec'], engine)} | {ratio(r['events_per_sec'], bare and bare['events_per_sec'])} |"
-                if rss
-                else f"| {name} | {r['events_per_sec']:,.0f} | - | - | - | - | - | - | - |"
+                f"| {label} | {r['events_per_sec']:,.0f} | {e2e:,.0f} | {r['mb_per_sec']:,.1f} | {r['p50_ms']:.2f} "
+                f"| {r['p99_ms']:.2f} | {r.get('busy_503', 0)} | {rss:.1f} | {r.get('events_per_server_cpu_sec') or 0:,.0f} "
+                f"| {rel_engine} | {rel_bare} |"
             )
-        for name, r in hooks.items():
-            if name.startswith("bare"):
-                print(
-                    f"| {name} (transport limit) | {r['events_per_sec']:,.0f} | {r['mb_per_sec']:,.1f} | {r['p50_ms']:.2f} "
-                    f"| {r['p99_ms']:.2f} | {(r.get('server_peak_rss_kib') or 0) / 1024:.1f} "
-                    f"| {r.get('events_per_server_cpu_sec') or 0:,.0f} | | |"
-                )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 //! - `kaudit_parse`: kaudit's own `Event::parse` (validate + index), no rules;
 //! - `interpreter`: `Event::parse` + the interpreter over the bundled rules (rules/*.yaml);
 //! - `compiled`: `Event::parse` + the compiled engine (the same rules, generated at build time).
+//!
 //! Throughput is reported in events/s and bytes/s. bench/run.sh turns the results into ratios.
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};

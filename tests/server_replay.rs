@@ -14,10 +14,27 @@ use std::time::{Duration, Instant};
 const KAUDIT: &str = env!("CARGO_BIN_EXE_kaudit");
 const RULES: &str = "rules/current/k8s_audit_rules.k8saudit-0.18.0.yaml";
 
-fn temp_dir(name: &str) -> PathBuf {
+/// A scratch folder removed when the test ends.
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(name: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("kaudit-serve-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    TempDir(d)
 }
 
 /// The corpus events (JSON lines holding one `Event` each), at most `limit`.
@@ -50,12 +67,16 @@ fn sorted_lines(text: &str) -> Vec<String> {
     v
 }
 
-fn replay(rules: &Path, events: &[String], dir: &Path) -> Vec<String> {
+/// `kaudit replay --json` over `events`; `rules: None` = the compiled-in rules.
+fn replay(rules: Option<&Path>, events: &[String], dir: &Path) -> Vec<String> {
     let file = dir.join("events.jsonl");
     std::fs::write(&file, events.join("\n") + "\n").unwrap();
-    let out = Command::new(KAUDIT)
-        .args(["replay", "-q", "--json", "-r"])
-        .arg(rules)
+    let mut cmd = Command::new(KAUDIT);
+    cmd.args(["replay", "-q", "--json"]);
+    if let Some(r) = rules {
+        cmd.arg("-r").arg(r);
+    }
+    let out = cmd
         .arg(&file)
         .env("FALCO_HOSTNAME", "kaudit-e2e")
         .output()
@@ -77,10 +98,13 @@ struct Serve {
 
 /// Starts `kaudit serve` with alerts going to a file (or, with `slow`, through a program output that
 /// takes ~2 ms per alert).
-fn serve(rules: &Path, dir: &Path, extra: &[&str], slow: bool) -> Serve {
+fn serve(rules: Option<&Path>, dir: &Path, extra: &[&str], slow: bool) -> Serve {
     let alerts = dir.join("alerts.jsonl");
     let mut cmd = Command::new(KAUDIT);
-    cmd.arg("serve").arg("-r").arg(rules);
+    cmd.arg("serve");
+    if let Some(r) = rules {
+        cmd.arg("-r").arg(r);
+    }
     let mut opts = vec![
         "webserver.listen_address=127.0.0.1".to_string(),
         "webserver.listen_port=0".into(),
@@ -198,13 +222,13 @@ fn batches_and_single_events_give_the_same_alerts_as_replay() {
     // EventList batches of 400 (the API server's default batch size) over 4000 corpus events.
     let events = corpus(&conf, 4000);
     assert_eq!(events.len(), 4000);
-    let expected = replay(&rules, &events, &dir);
+    let expected = replay(Some(&rules), &events, &dir);
     assert!(
         expected.len() > 500,
         "the corpus should alert plenty: {}",
         expected.len()
     );
-    let mut s = serve(&rules, &dir, &[], false);
+    let mut s = serve(Some(&rules), &dir, &[], false);
     for batch in events.chunks(400) {
         let list = format!(
             r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{}]}}"#,
@@ -238,8 +262,8 @@ fn batches_and_single_events_give_the_same_alerts_as_replay() {
             }
         }
     }
-    let expected = replay(&rules, &singles, &dir);
-    let mut s = serve(&rules, &dir, &["rule_matching=first"], false);
+    let expected = replay(Some(&rules), &singles, &dir);
+    let mut s = serve(Some(&rules), &dir, &["rule_matching=first"], false);
     for ev in &singles {
         assert_eq!(post(s.port, ev), 200);
     }
@@ -263,10 +287,10 @@ fn sigterm_with_a_full_queue_still_delivers_every_accepted_event() {
     let rules = conf.join(RULES);
     let dir = temp_dir("drain");
     let events = corpus(&conf, 3000);
-    let expected = replay(&rules, &events, &dir);
+    let expected = replay(Some(&rules), &events, &dir);
     // One worker and an output that is slow per alert: the queue is still full at SIGTERM.
     let mut s = serve(
-        &rules,
+        Some(&rules),
         &dir,
         &["kaudit.workers=1", "kaudit.output_queue_capacity=8"],
         true,
@@ -304,9 +328,9 @@ fn sighup_reopens_the_alert_file_for_log_rotation() {
     let rules = conf.join(RULES);
     let dir = temp_dir("rotate");
     let events = corpus(&conf, 4000);
-    let expected = replay(&rules, &events, &dir);
+    let expected = replay(Some(&rules), &events, &dir);
     let (first, second) = events.split_at(2000);
-    let mut s = serve(&rules, &dir, &[], false);
+    let mut s = serve(Some(&rules), &dir, &[], false);
     let list = |evs: &[String]| format!(r#"{{"kind":"EventList","items":[{}]}}"#, evs.join(","));
     assert_eq!(post(s.port, &list(first)), 200);
     // Wait until the first half's alerts are written, then rotate the file and signal.
@@ -349,5 +373,28 @@ fn sighup_reopens_the_alert_file_for_log_rotation() {
     assert!(
         all == expected,
         "rotation must neither lose nor duplicate alerts"
+    );
+}
+
+#[test]
+fn compiled_rules_serve_the_same_alerts_as_replay() {
+    let Some(conf) = common::conformance_dir() else {
+        return;
+    };
+    let dir = temp_dir("compiled");
+    let events = corpus(&conf, 3000);
+    // No -r on either side: both use the rules compiled into the binary.
+    let expected = replay(None, &events, &dir);
+    assert!(!expected.is_empty());
+    let mut s = serve(None, &dir, &[], false);
+    for batch in events.chunks(400) {
+        let list = format!(r#"{{"kind":"EventList","items":[{}]}}"#, batch.join(","));
+        assert_eq!(post(s.port, &list), 200);
+    }
+    let got = terminate(&mut s);
+    assert_eq!(got.len(), expected.len());
+    assert!(
+        got == expected,
+        "compiled engine: alerts differ between serve and replay"
     );
 }

@@ -252,6 +252,51 @@ mod tests {
     }
 
     #[test]
+    fn plugin_fields_are_strings_and_generic_fields_typed() {
+        for f in FIELDS {
+            if ["ka.", "json.", "jevt."]
+                .iter()
+                .any(|p| f.name.starts_with(p))
+            {
+                assert_eq!(f.ty, FieldType::String, "{}", f.name);
+            }
+        }
+        let ty = |n: &str| lookup(n).map(|f| f.ty);
+        assert_eq!(ty("evt.num"), Some(FieldType::U64));
+        assert_eq!(ty("evt.rawtime"), Some(FieldType::AbsTime));
+        assert_eq!(ty("evt.rawtime.ns"), Some(FieldType::AbsTime));
+        assert_eq!(ty("evt.reltime.s"), Some(FieldType::RelTime));
+        assert_eq!(ty("evt.is_async"), Some(FieldType::Bool));
+        assert_eq!(ty("evt.time"), Some(FieldType::String));
+    }
+
+    #[test]
+    fn k8saudit_0_18_catalogue_shape() {
+        let count = |p: &str| FIELDS.iter().filter(|f| f.name.starts_with(p)).count();
+        assert_eq!(count("ka."), 71 + 15 + 14);
+        assert_eq!(count("ka.req.pod.initContainers."), 15);
+        assert_eq!(count("ka.req.pod.ephemeralContainers."), 14);
+        assert!(lookup("ka.req.pod.ephemeralContainers.host_port").is_none());
+        for (name, arg, list) in [
+            ("ka.uri.param", ArgKind::Key, false),
+            ("ka.req.volume.hostpath", ArgKind::Key, false),
+            ("ka.req.binding.subject.has_name", ArgKind::Key, false),
+            ("ka.req.pod.containers.image", ArgKind::Index, true),
+            ("ka.req.service.ports", ArgKind::Index, true),
+            ("ka.sourceips", ArgKind::Index, true),
+            ("ka.user.groups", ArgKind::None, true),
+            ("ka.req.role.rules", ArgKind::None, true),
+            ("ka.req.container.image", ArgKind::None, false),
+            ("jevt.value", ArgKind::Key, false),
+            ("json.value", ArgKind::Key, false),
+        ] {
+            let f = lookup(name).unwrap_or_else(|| panic!("{name} missing"));
+            assert_eq!((f.arg, f.list), (arg, list), "{name}");
+        }
+        assert!(lookup("ka.req").is_none(), "no prefix matching");
+    }
+
+    #[test]
     fn names_are_unique() {
         let mut names: Vec<_> = FIELDS.iter().map(|f| f.name).collect();
         names.sort_unstable();

@@ -262,7 +262,7 @@ fn check_transformer(func: Transformer, args: &[ir::TArg], at: u32) -> Result<()
             match (args.len(), values.first()) {
                 (1, Some(v)) if v.ty() == FieldType::String => Ok(()),
                 (1, Some(v)) => err(format!(
-                    "transformer '{name}' is not supported on field type '{}'",
+                    "field type '{}' is not supported by '{name}' transformer",
                     libs_type(v.ty(), false)
                 )),
                 _ => err(format!(
@@ -273,7 +273,7 @@ fn check_transformer(func: Transformer, args: &[ir::TArg], at: u32) -> Result<()
         Transformer::Len => match (args.len(), values.first()) {
             (1, Some(v)) if v.ty() == FieldType::String || v.is_list() => Ok(()),
             (1, Some(v)) => err(format!(
-                "transformer 'len' is not supported on field type '{}'",
+                "field type '{}' is not supported by 'len' transformer",
                 libs_type(v.ty(), false)
             )),
             _ => err("transformer 'len' requires exactly one field argument".into()),
@@ -339,31 +339,27 @@ fn convert_literal(ty: FieldType, text: &str, at: u32) -> Result<Lit, Problem> {
             "true" => Ok(Lit::B(true)),
             "false" => Ok(Lit::B(false)),
             _ => Err(Problem::new(
-                format!("filter error: can't parse '{text}' as bool"),
+                format!("filter error: unrecognized boolean value {text}"),
                 at,
                 text.len(),
             )),
         },
         _ => {
-            // sscanf-like decimal: optional sign, digits; a leading '-' wraps (unsigned).
-            let (neg, digits) = match text.strip_prefix('-') {
+            // sscanf("%lu%c")-like: optional blanks and sign, then digits only; a leading '-'
+            // wraps (unsigned) and overflow saturates, as strtoul does.
+            let t = text.trim_start();
+            let (neg, digits) = match t.strip_prefix('-') {
                 Some(d) => (true, d),
-                None => (false, text.strip_prefix('+').unwrap_or(text)),
+                None => (false, t.strip_prefix('+').unwrap_or(t)),
             };
             if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(Problem::new(
-                    format!("filter error: can't parse '{text}' as a number"),
+                    format!("{text} is not a valid number"),
                     at,
                     text.len(),
                 ));
             }
-            let n: u64 = digits.parse().map_err(|_| {
-                Problem::new(
-                    format!("filter error: '{text}' is out of range"),
-                    at,
-                    text.len(),
-                )
-            })?;
+            let n: u64 = digits.parse().unwrap_or(u64::MAX);
             Ok(Lit::N(if neg { n.wrapping_neg() } else { n }))
         }
     }
@@ -474,7 +470,7 @@ pub fn check(c: &ast::Check, hints: &mut Vec<Hint>) -> Result<ir::Check, Problem
         ast::Rhs::Operand(o) => {
             if !info.rhs_field {
                 return Err(Problem::new(
-                    format!("filter error: '{op_text}' operator does not support a right-hand side field"),
+                    format!("operator '{op_text}' doesn't support right-hand side fields"),
                     c.op_at,
                     op_text.len(),
                 ));

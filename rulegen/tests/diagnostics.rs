@@ -339,10 +339,31 @@ fn condition_errors() {
         "number_literal",
         &[&rule("evt.num > 0x10")],
         "LOAD_ERR_COMPILE_CONDITION",
-        "filter error: can't parse '0x10' as a number",
+        "0x10 is not a valid number",
         Some((2, 13)),
     );
     case("val_list_mismatch", &[&rule("ka.verb in val(ka.user.groups)")], "LOAD_ERR_COMPILE_CONDITION", "field 'ka.verb' has type 'CHARBUF' while the right-hand side field 'ka.user.groups' has incompatible type 'CHARBUF (list)'", Some((2, 13)));
+    case(
+        "transformer_type",
+        &[&rule("tolower(evt.num) = 1")],
+        "LOAD_ERR_COMPILE_CONDITION",
+        "field type 'UINT64' is not supported by 'tolower' transformer",
+        Some((2, 13)),
+    );
+    case(
+        "pmatch_rhs_field",
+        &[&rule("ka.uri pmatch val(ka.verb)")],
+        "LOAD_ERR_COMPILE_CONDITION",
+        "operator 'pmatch' doesn't support right-hand side fields",
+        Some((2, 13)),
+    );
+    case(
+        "bool_literal",
+        &[&rule("evt.is_async = yes")],
+        "LOAD_ERR_COMPILE_CONDITION",
+        "filter error: unrecognized boolean value yes",
+        Some((2, 13)),
+    );
     case(
         "invalid_regex",
         &[&rule("ka.user.name regex \"a(b\"")],
@@ -491,14 +512,29 @@ fn warnings() {
 #[test]
 fn positions_inside_folded_and_quoted_conditions() {
     let folded = "- rule: r\n  desc: d\n  condition: >\n    ka.verb = get and\n      ka.nosuch = x\n  output: o\n  priority: WARNING\n  source: k8s_audit\n";
-    let d = case("folded_condition", &[folded], "LOAD_ERR_COMPILE_CONDITION", "filter_check called with nonexistent field ka.nosuch", Some((2, 13)));
+    let d = case(
+        "folded_condition",
+        &[folded],
+        "LOAD_ERR_COMPILE_CONDITION",
+        "filter_check called with nonexistent field ka.nosuch",
+        Some((2, 13)),
+    );
     let s = d.span.expect("span");
     assert_eq!((s.line, s.col, s.len), (5, 7, 9));
     let quoted = "- rule: r\n  desc: d\n  condition: \"ka.user.name = \\\"a\\\" and ka.nosuch = x\"\n  output: o\n  priority: WARNING\n  source: k8s_audit\n";
-    let d = case("quoted_condition", &[quoted], "LOAD_ERR_COMPILE_CONDITION", "filter_check called with nonexistent field ka.nosuch", Some((2, 13)));
+    let d = case(
+        "quoted_condition",
+        &[quoted],
+        "LOAD_ERR_COMPILE_CONDITION",
+        "filter_check called with nonexistent field ka.nosuch",
+        Some((2, 13)),
+    );
     let s = d.span.expect("span");
     assert_eq!((s.line, s.col, s.len), (3, 40, 9));
-    let with_exception = format!("{}  exceptions:\n  - name: e\n    fields: ka.nosuch2\n    values: []\n", rule("ka.verb = get and ka.nosuch = x"));
+    let with_exception = format!(
+        "{}  exceptions:\n  - name: e\n    fields: ka.nosuch2\n    values: []\n",
+        rule("ka.verb = get and ka.nosuch = x")
+    );
     let res = load(&[&with_exception]);
     let e = res.errors().next().expect("error");
     assert_eq!(e.message, "'ka.nosuch2' is not a supported filter field");

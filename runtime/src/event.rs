@@ -52,22 +52,26 @@ const ABSENT: u32 = u32::MAX;
 
 impl Top {
     fn from_key(k: &str) -> Option<Top> {
+        Top::from_bytes(k.as_bytes())
+    }
+
+    fn from_bytes(k: &[u8]) -> Option<Top> {
         Some(match k {
-            "auditID" => Top::AuditId,
-            "stage" => Top::Stage,
-            "verb" => Top::Verb,
-            "requestURI" => Top::RequestUri,
-            "user" => Top::User,
-            "impersonatedUser" => Top::ImpersonatedUser,
-            "objectRef" => Top::ObjectRef,
-            "annotations" => Top::Annotations,
-            "requestObject" => Top::RequestObject,
-            "responseObject" => Top::ResponseObject,
-            "responseStatus" => Top::ResponseStatus,
-            "userAgent" => Top::UserAgent,
-            "stageTimestamp" => Top::StageTimestamp,
-            "kind" => Top::Kind,
-            "items" => Top::Items,
+            b"auditID" => Top::AuditId,
+            b"stage" => Top::Stage,
+            b"verb" => Top::Verb,
+            b"requestURI" => Top::RequestUri,
+            b"user" => Top::User,
+            b"impersonatedUser" => Top::ImpersonatedUser,
+            b"objectRef" => Top::ObjectRef,
+            b"annotations" => Top::Annotations,
+            b"requestObject" => Top::RequestObject,
+            b"responseObject" => Top::ResponseObject,
+            b"responseStatus" => Top::ResponseStatus,
+            b"userAgent" => Top::UserAgent,
+            b"stageTimestamp" => Top::StageTimestamp,
+            b"kind" => Top::Kind,
+            b"items" => Top::Items,
             _ => return None,
         })
     }
@@ -78,7 +82,7 @@ const LAZY_KEYS: &[&str] = &["requestObject", "responseObject", "items"];
 
 /// A parsed audit event borrowing its JSON text.
 pub struct Event<'a> {
-    text: &'a str,
+    raw: &'a [u8],
     top: Vec<Tok>,
     known: [u32; TOP_COUNT],
     request: OnceCell<Vec<Tok>>,
@@ -99,12 +103,8 @@ impl fmt::Debug for Event<'_> {
 
 impl<'a> Event<'a> {
     /// Validates `raw` as one JSON object and indexes its top-level members.
-    /// Invalid UTF-8 is rejected (the API server always sends UTF-8).
+    /// Invalid UTF-8 in strings is rejected (the API server always sends UTF-8).
     pub fn parse(raw: &'a [u8]) -> Result<Event<'a>, EventError> {
-        let text = std::str::from_utf8(raw).map_err(|e| EventError {
-            offset: e.valid_up_to(),
-            msg: "invalid UTF-8".into(),
-        })?;
         let mut top = Vec::with_capacity(64);
         json::parse_value(raw, 0, raw.len(), LAZY_KEYS, &mut top).map_err(|e| EventError {
             offset: e.offset,
@@ -118,9 +118,13 @@ impl<'a> Event<'a> {
             });
         }
         let mut known = [ABSENT; TOP_COUNT];
-        if let Some(root) = Node::new(text, &top, 0) {
+        if let Some(root) = Node::new(raw, &top, 0) {
             for (k, v) in root.members() {
-                if let Some(slot) = k.as_str().and_then(|k| Top::from_key(&k)) {
+                let slot = match k.kind() {
+                    Kind::Str => Top::from_bytes(k.raw_bytes()),
+                    _ => k.as_str().and_then(|k| Top::from_key(&k)),
+                };
+                if let Some(slot) = slot {
                     let cell = &mut known[slot as usize];
                     if *cell == ABSENT {
                         *cell = v.index() as u32;
@@ -129,7 +133,7 @@ impl<'a> Event<'a> {
             }
         }
         let mut ev = Event {
-            text,
+            raw,
             top,
             known,
             request: OnceCell::new(),
@@ -145,19 +149,19 @@ impl<'a> Event<'a> {
         Ok(ev)
     }
 
-    /// The JSON text this event was parsed from.
+    /// The JSON text this event was parsed from (UTF-8, as parsing checked).
     pub fn text(&self) -> &'a str {
-        self.text
+        std::str::from_utf8(self.raw).unwrap_or("")
     }
 
     /// The bytes this event was parsed from.
     pub fn raw(&self) -> &'a [u8] {
-        self.text.as_bytes()
+        self.raw
     }
 
     /// The event as compact JSON (blanks outside strings removed), as upstream stores it.
     pub fn compact_text(&self) -> Cow<'a, str> {
-        json::compact(self.text)
+        json::compact(self.text())
     }
 
     /// A well-known top-level member.
@@ -174,7 +178,7 @@ impl<'a> Event<'a> {
         if let Some(t) = Top::from_key(key) {
             return self.top(t);
         }
-        let root = Node::new(self.text, &self.top, 0)?;
+        let root = Node::new(self.raw, &self.top, 0)?;
         let v = root
             .members()
             .find(|(k, _)| k.str_eq(key))
@@ -189,7 +193,7 @@ impl<'a> Event<'a> {
 
     /// Every top-level member, in document order (lazy values resolved).
     pub fn members(&self) -> impl Iterator<Item = (Cow<'a, str>, Node<'_, 'a>)> + '_ {
-        Node::new(self.text, &self.top, 0)
+        Node::new(self.raw, &self.top, 0)
             .into_iter()
             .flat_map(|root| root.members())
             .filter_map(move |(k, v)| Some((k.as_str()?, self.resolve(v.index())?)))
@@ -198,7 +202,7 @@ impl<'a> Event<'a> {
     fn resolve(&self, idx: usize) -> Option<Node<'_, 'a>> {
         let tok = *self.top.get(idx)?;
         if tok.kind != Kind::Lazy {
-            return Node::new(self.text, &self.top, idx);
+            return Node::new(self.raw, &self.top, idx);
         }
         let cell = if self.known[Top::RequestObject as usize] == idx as u32 {
             &self.request
@@ -224,12 +228,12 @@ impl<'a> Event<'a> {
             }
             t
         });
-        Node::new(self.text, tape, 0)
+        Node::new(self.raw, tape, 0)
     }
 
     /// Byte range of a lazily taped top-level member (for ingestion of `items`).
     pub(crate) fn lazy_range(&self, key: &str) -> Option<(usize, usize)> {
-        let root = Node::new(self.text, &self.top, 0)?;
+        let root = Node::new(self.raw, &self.top, 0)?;
         let (_, v) = root.members().find(|(k, _)| k.str_eq(key))?;
         let t = self.top.get(v.index())?;
         (t.kind == Kind::Lazy).then_some((t.start as usize, t.end as usize))

@@ -15,6 +15,9 @@ pub const NOT_RECOGNIZED: &str = "data not recognized as a k8s audit event";
 /// Start of the message of an event dropped for exceeding the size limit.
 pub const TOO_LARGE_PREFIX: &str = "event larger than maxEventSize";
 
+/// Deepest nesting of arrays of documents accepted (deeper input is rejected instead of risking the stack).
+const MAX_ARRAY_NESTING: u32 = 256;
+
 /// Upstream's default `maxEventSize` (bytes of the compact event JSON).
 pub const DEFAULT_MAX_EVENT_SIZE: usize = 262_144;
 
@@ -87,7 +90,7 @@ fn pieces(doc: &[u8]) -> Result<Vec<Piece<'_>>, IngestError> {
         });
     }
     let mut out = Vec::new();
-    document(doc, start, end, &mut out)?;
+    document(doc, start, end, 0, &mut out)?;
     Ok(out)
 }
 
@@ -96,12 +99,19 @@ fn document<'d>(
     doc: &'d [u8],
     start: usize,
     end: usize,
+    depth: u32,
     out: &mut Vec<Piece<'d>>,
 ) -> Result<(), IngestError> {
     match doc.get(start) {
         Some(b'[') => {
+            if depth >= MAX_ARRAY_NESTING {
+                return Err(IngestError {
+                    offset: start,
+                    msg: "cannot parse JSON: nesting too deep".into(),
+                });
+            }
             for (s, e) in array_elements(doc, start, end)? {
-                document(doc, s, e, out)?;
+                document(doc, s, e, depth + 1, out)?;
             }
             Ok(())
         }
@@ -376,6 +386,14 @@ mod tests {
     }
 
     #[test]
+    fn deeply_nested_arrays_are_rejected_not_a_crash() {
+        let deep = "[".repeat(200_000) + &"]".repeat(200_000);
+        assert!(ids(&deep).unwrap_err().msg.contains("nesting too deep"));
+        let ok = "[".repeat(10) + &ev("a") + &"]".repeat(10);
+        assert_eq!(ids(&ok).unwrap().0, vec!["a"]);
+    }
+
+    #[test]
     fn size_limit_applies_to_the_compact_event() {
         let e = ev("a");
         let padded = e.replace(",", " ,        ");
@@ -395,5 +413,55 @@ mod tests {
         let base = doc.as_ptr() as usize;
         assert!(raw.as_ptr() as usize > base && (raw.as_ptr() as usize) < base + doc.len());
         assert_eq!(raw, ev("a").as_bytes());
+    }
+
+    #[test]
+    fn mutated_documents_never_panic() {
+        use crate::fields;
+        use crate::value::Values;
+        use rulegen::catalog::{ArgKind, FIELDS};
+        use rulegen::ir::{FieldArg, FieldRef};
+        let base = format!(
+            r#"[{{"kind":"EventList","items":[{}, {{"kind":"Event","auditID":"b\u00e9","requestURI":"/a?x=1","requestObject":{{"spec":{{"containers":[{{"image":"i:1","ports":[{{"hostPort":1}}]}}]}}}},{TS}}}]}}]"#,
+            ev("a")
+        );
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let specials = b"{}[]\",:\\u0 9-";
+        for _ in 0..3000 {
+            let mut doc = base.clone().into_bytes();
+            for _ in 0..(next() % 4 + 1) {
+                if doc.is_empty() {
+                    break;
+                }
+                let at = (next() as usize) % doc.len();
+                match next() % 3 {
+                    0 => doc[at] = specials[(next() as usize) % specials.len()],
+                    1 => {
+                        doc.remove(at);
+                    }
+                    _ => doc.truncate(at.max(1)),
+                }
+            }
+            if let Ok(split) = split_document(&doc, DEFAULT_MAX_EVENT_SIZE) {
+                for e in &split.events {
+                    for f in FIELDS {
+                        let arg = match f.arg {
+                            ArgKind::None => FieldArg::None,
+                            ArgKind::Index => FieldArg::Index(0),
+                            ArgKind::Key => FieldArg::Key("x".into()),
+                        };
+                        let mut out = Values::new();
+                        fields::extract(e, &FieldRef { id: f.id, arg }, &mut out);
+                    }
+                }
+            }
+            let _ = split_events(&doc);
+        }
     }
 }

@@ -183,9 +183,13 @@ async fn healthz_and_metrics() {
         post_json(a, "/k8s_audit", &event("create", 1)).await.status,
         200
     );
-    // Wait until the event has been evaluated.
+    // Wait until the event has gone all the way through.
     for _ in 0..100 {
-        if metric(a, "kaudit_events_evaluated_total").await == Some(1.0) {
+        // Evaluated, and its alert written by the output (which happens a little later).
+        let sent = "kaudit_output_alerts_total{output=\"collect\",result=\"sent\"}";
+        if metric(a, "kaudit_events_evaluated_total").await == Some(1.0)
+            && metric(a, sent).await == Some(1.0)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -214,7 +218,7 @@ async fn healthz_and_metrics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_and_vanishing_clients_are_cut_off_without_affecting_others() {
-    let (srv, out) = start_verb_server(&["kaudit.read_timeout_ms=400"]).await;
+    let (srv, out) = start_verb_server(&["kaudit.read_timeout_ms=1500"]).await;
     let a = srv.addr();
 
     // 1. Sends half of its headers and stalls.
@@ -311,7 +315,7 @@ async fn keep_alive_serves_several_requests_on_one_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_limit_holds_new_clients_until_a_slot_frees() {
     let (srv, out) =
-        start_verb_server(&["kaudit.max_connections=1", "kaudit.read_timeout_ms=300"]).await;
+        start_verb_server(&["kaudit.max_connections=1", "kaudit.idle_timeout_ms=300"]).await;
     let a = srv.addr();
     // Takes the only slot and sends nothing.
     let mut idle = TcpStream::connect(a).await.unwrap();
@@ -328,4 +332,35 @@ async fn connection_limit_holds_new_clients_until_a_slot_frees() {
     let _ = idle.read_to_end(&mut buf).await;
     srv.stop().await;
     assert_eq!(out.lines().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_with_prior_knowledge_on_the_plain_port() {
+    let (srv, out) = start_verb_server(&[]).await;
+    let tcp = TcpStream::connect(srv.addr()).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    // Two concurrent streams on one connection.
+    let mut pending = Vec::new();
+    for i in 0..2 {
+        let req = hyper::Request::post(format!("http://{}/k8s_audit", srv.addr()))
+            .header("content-type", "application/json")
+            .body(http_body_util::Full::new(bytes::Bytes::from(event(
+                "create", i,
+            ))))
+            .unwrap();
+        pending.push(sender.send_request(req));
+    }
+    for p in pending {
+        let resp = p.await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.version(), hyper::Version::HTTP_2);
+    }
+    srv.stop().await;
+    assert_eq!(out.lines().len(), 2);
 }

@@ -106,7 +106,7 @@ pub fn run(args: Args) -> ExitCode {
         match compiled_engine() {
             Some(e) => e,
             None => {
-                eprintln!("kaudit: replay needs rules: give -r FILE (compiled-in rules are not available yet)");
+                eprintln!("kaudit: this build has no compiled-in rules: give -r FILE");
                 return ExitCode::from(2);
             }
         }

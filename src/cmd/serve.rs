@@ -34,11 +34,7 @@ pub struct Args {
     pub unbuffered: bool,
 }
 
-/// The engine for the rules compiled into the binary.
-fn compiled_engine() -> Option<Arc<dyn Engine>> {
-    Some(crate::engine::compiled_arc())
-}
-
+/// Rule files loaded at run time, interpreted.
 fn load_engine(files: &[PathBuf], with_builtin: bool) -> Result<Arc<dyn Engine>, String> {
     crate::engine::announce_interpreted(files, with_builtin);
     let res = crate::engine::load_rules(files, with_builtin);
@@ -72,13 +68,7 @@ pub fn run(args: Args) -> ExitCode {
         args.rules.clone()
     };
     let engine = if rule_files.is_empty() {
-        match compiled_engine() {
-            Some(e) => e,
-            None => {
-                tracing::error!("no rules: give -r FILE or rules_files (compiled-in rules are not available yet)");
-                return ExitCode::from(2);
-            }
-        }
+        crate::engine::compiled_arc()
     } else {
         match load_engine(&rule_files, args.with_builtin_rules) {
             Ok(e) => e,

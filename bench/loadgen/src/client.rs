@@ -20,12 +20,19 @@ pub struct LoadConfig {
     pub duration: Duration,
     /// One batch round trip longer than this counts as a failure and closes the connection.
     pub request_timeout: Duration,
+    /// Pause before re-sending a batch the server refused with 503 (its queue is full). Short on
+    /// purpose: the run measures sustained capacity, so the server must never sit idle.
+    pub busy_backoff: Duration,
+    /// 503s tolerated for one batch before it counts as failed.
+    pub max_busy_retries: u32,
 }
 
 #[derive(Default)]
 pub struct LoadReport {
     pub ok: u64,
     pub failed: u64,
+    /// 503 answers (back-pressure), each followed by a re-send of the same batch.
+    pub busy: u64,
     pub events: u64,
     pub bytes: u64,
     pub elapsed: Duration,
@@ -37,6 +44,7 @@ impl LoadReport {
     fn merge(&mut self, other: LoadReport) {
         self.ok += other.ok;
         self.failed += other.failed;
+        self.busy += other.busy;
         self.events += other.events;
         self.bytes += other.bytes;
         self.latencies.extend(other.latencies);
@@ -111,58 +119,87 @@ async fn connection(
         let k = (i % batches.bodies.len() as u64) as usize;
         let (body, events) = (batches.bodies[k].clone(), batches.events[k]);
         let len = body.len();
-        let req = Request::post(cfg.target.path.as_str())
-            .header(header::HOST, cfg.target.authority.as_str())
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Full::new(body));
-        let req = match req {
-            Ok(r) => r,
-            Err(e) => {
-                fail(&mut report, format!("building request: {e}"));
-                break;
-            }
-        };
-        let t0 = Instant::now();
-        let round_trip = async {
-            let resp = sender
-                .send_request(req)
-                .await
-                .map_err(|e| format!("send: {e}"))?;
-            let status = resp.status();
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| format!("response body: {e}"))?;
-            if status.is_success() {
-                Ok(())
-            } else {
-                let text = String::from_utf8_lossy(&body.to_bytes())
-                    .chars()
-                    .take(200)
-                    .collect::<String>();
-                Err(format!("HTTP {status}: {text}"))
-            }
-        };
-        match tokio::time::timeout(cfg.request_timeout, round_trip).await {
-            Ok(Ok(())) => {
-                report.latencies.push(t0.elapsed());
-                report.ok += 1;
-                report.events += events as u64;
-                report.bytes += len as u64;
-            }
-            Ok(Err(e)) => {
-                fail(&mut report, e);
-                break;
-            }
-            Err(_) => {
-                fail(
-                    &mut report,
-                    format!("no response within {:?}", cfg.request_timeout),
-                );
-                break;
+        let mut busy_retries = 0;
+        loop {
+            // Latency is per accepted POST (what the API server waits for); 503s are counted apart.
+            let t0 = Instant::now();
+            let req = Request::post(cfg.target.path.as_str())
+                .header(header::HOST, cfg.target.authority.as_str())
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Full::new(body.clone()));
+            let req = match req {
+                Ok(r) => r,
+                Err(e) => {
+                    fail(&mut report, format!("building request: {e}"));
+                    return report;
+                }
+            };
+            match tokio::time::timeout(cfg.request_timeout, round_trip(&mut sender, req)).await {
+                Ok(Ok(Answer::Accepted)) => {
+                    report.latencies.push(t0.elapsed());
+                    report.ok += 1;
+                    report.events += events as u64;
+                    report.bytes += len as u64;
+                    break;
+                }
+                Ok(Ok(Answer::Busy)) if busy_retries < cfg.max_busy_retries => {
+                    report.busy += 1;
+                    busy_retries += 1;
+                    tokio::time::sleep(cfg.busy_backoff).await;
+                }
+                Ok(Ok(Answer::Busy)) => {
+                    fail(
+                        &mut report,
+                        format!("still 503 after {busy_retries} retries"),
+                    );
+                    return report;
+                }
+                Ok(Err(e)) => {
+                    fail(&mut report, e);
+                    return report;
+                }
+                Err(_) => {
+                    fail(
+                        &mut report,
+                        format!("no response within {:?}", cfg.request_timeout),
+                    );
+                    return report;
+                }
             }
         }
     }
     report
+}
+
+enum Answer {
+    Accepted,
+    /// 503: the server's queue is full; the batch was not taken.
+    Busy,
+}
+
+async fn round_trip(
+    sender: &mut http1::SendRequest<Full<Bytes>>,
+    req: Request<Full<Bytes>>,
+) -> Result<Answer, String> {
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("send: {e}"))?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("response body: {e}"))?;
+    if status.is_success() {
+        Ok(Answer::Accepted)
+    } else if status == hyper::StatusCode::SERVICE_UNAVAILABLE {
+        Ok(Answer::Busy)
+    } else {
+        let text = String::from_utf8_lossy(&body.to_bytes())
+            .chars()
+            .take(200)
+            .collect::<String>();
+        Err(format!("HTTP {status}: {text}"))
+    }
 }

@@ -97,6 +97,8 @@ fn post(o: Opts) -> Result<ExitCode, String> {
         max_requests: o.num("requests", 2000)?,
         duration: Duration::from_secs_f64(o.num("duration", 20.0)?),
         request_timeout: Duration::from_secs_f64(o.num("timeout", 10.0)?),
+        busy_backoff: Duration::from_secs_f64(o.num("busy-backoff-ms", 2.0)? / 1e3),
+        max_busy_retries: o.num("max-busy-retries", 5000)?,
     };
     let connections = cfg.connections;
     let pid: Option<u32> = o
@@ -109,7 +111,13 @@ fn post(o: Opts) -> Result<ExitCode, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("tokio: {e}"))?;
+    let run_start = std::time::Instant::now();
     let mut report = rt.block_on(client::run(cfg, Arc::new(batches)));
+    // A webhook may answer before it evaluates: wait until the server's CPU goes idle, so the
+    // end-to-end rate counts the events still queued when the last response came back.
+    let drained = pid
+        .and_then(|p| procstat::wait_idle(p, Duration::from_millis(100), Duration::from_secs(20)));
+    let e2e_secs = drained.map(|t| t.duration_since(run_start).as_secs_f64());
 
     let cpu = match (cpu_before, pid.and_then(procstat::cpu_seconds)) {
         (Some(a), Some(b)) => Some(b - a),
@@ -124,11 +132,18 @@ fn post(o: Opts) -> Result<ExitCode, String> {
     let eps = report.events as f64 / secs;
     let mbps = report.bytes as f64 / secs / 1e6;
     let per_cpu = cpu.filter(|c| *c > 0.0).map(|c| report.events as f64 / c);
+    let eps_e2e = e2e_secs
+        .filter(|s| *s > 0.0)
+        .map(|s| report.events as f64 / s);
     eprintln!(
         "{} ok / {} failed requests of {batch} events over {connections} connections in {secs:.2} s: \
-         {eps:.0} events/s, {mbps:.1} MB/s, batch latency p50 {p50:.2} ms p99 {p99:.2} ms max {max:.2} ms",
-        report.ok, report.failed
+         {eps:.0} events/s, {mbps:.1} MB/s, batch latency p50 {p50:.2} ms p99 {p99:.2} ms max {max:.2} ms; \
+         {} busy (503) answers re-sent",
+        report.ok, report.failed, report.busy
     );
+    if let (Some(s), Some(e)) = (e2e_secs, eps_e2e) {
+        eprintln!("server idle {s:.2} s after the start: {e:.0} events/s end to end");
+    }
     if let Some(kib) = rss {
         eprintln!("server peak RSS (VmHWM) {:.1} MiB", kib as f64 / 1024.0);
     }
@@ -141,15 +156,18 @@ fn post(o: Opts) -> Result<ExitCode, String> {
     let opt = |v: Option<f64>| v.map_or("null".to_string(), |x| format!("{x:.3}"));
     println!(
         "{{\"url\":\"http://{}{}\",\"batch\":{batch},\"connections\":{connections},\"requests_ok\":{},\
-         \"requests_failed\":{},\"events\":{},\"bytes\":{},\"seconds\":{secs:.3},\"events_per_sec\":{eps:.1},\
+         \"requests_failed\":{},\"busy_503\":{},\"events\":{},\"bytes\":{},\"seconds\":{secs:.3},\"events_per_sec\":{eps:.1},\"seconds_e2e\":{},\"events_per_sec_e2e\":{},\
          \"mb_per_sec\":{mbps:.3},\"p50_ms\":{p50:.3},\"p99_ms\":{p99:.3},\"max_ms\":{max:.3},\
          \"server_peak_rss_kib\":{},\"server_cpu_seconds\":{},\"events_per_server_cpu_sec\":{}}}",
         target.authority,
         target.path,
         report.ok,
         report.failed,
+        report.busy,
         report.events,
         report.bytes,
+        opt(e2e_secs),
+        opt(eps_e2e),
         rss.map_or("null".to_string(), |k| k.to_string()),
         opt(cpu),
         opt(per_cpu),

@@ -31,6 +31,29 @@ fn cpu_seconds_from_stat(stat: &str, ticks_per_second: f64) -> Option<f64> {
     Some((utime + stime) / ticks_per_second)
 }
 
+/// Polls the process's CPU time every `window` until one window passes with (almost) no CPU used;
+/// returns when that idle window began, or `None` if the process stayed busy for `limit` or vanished.
+pub fn wait_idle(
+    pid: u32,
+    window: std::time::Duration,
+    limit: std::time::Duration,
+) -> Option<std::time::Instant> {
+    let start = std::time::Instant::now();
+    let mut before = cpu_seconds(pid)?;
+    let mut at = std::time::Instant::now();
+    while start.elapsed() < limit {
+        std::thread::sleep(window);
+        let now = cpu_seconds(pid)?;
+        // One clock tick of slack: an idle event loop may still wake up now and then.
+        if now - before <= 1.0 / clock_ticks() + 1e-9 {
+            return Some(at);
+        }
+        before = now;
+        at = std::time::Instant::now();
+    }
+    None
+}
+
 /// USER_HZ; 100 on every Linux configuration this runs on (not worth a libc dependency).
 fn clock_ticks() -> f64 {
     100.0

@@ -33,6 +33,8 @@ pub struct ServeConfig {
     pub shutdown_timeout: Duration,
     /// Time allowed for a client to send request headers, a request body, or finish a TLS handshake.
     pub read_timeout: Duration,
+    /// A connection on which nothing is received for this long is closed.
+    pub idle_timeout: Duration,
     pub log_level: String,
     /// Unknown keys and ignored Falco features, to be logged by the caller.
     pub warnings: Vec<String>,
@@ -225,6 +227,9 @@ impl ServeConfig {
         let read_timeout = Duration::from_millis(
             r.usize_or(root, "kaudit.read_timeout_ms", 30_000)?.max(1) as u64,
         );
+        let idle_timeout = Duration::from_millis(
+            r.usize_or(root, "kaudit.idle_timeout_ms", 120_000)?.max(1) as u64,
+        );
         let log_level = r.str_or(root, "kaudit.log_level", "info")?;
         if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
             return Err(ConfigError(format!(
@@ -241,6 +246,7 @@ impl ServeConfig {
             pipeline,
             shutdown_timeout,
             read_timeout,
+            idle_timeout,
             log_level,
             warnings: r.warnings,
         })

@@ -69,6 +69,7 @@ pub const KAUDIT_KEYS: &[&str] = &[
     "max_batch_size",
     "shutdown_timeout_ms",
     "read_timeout_ms",
+    "idle_timeout_ms",
     "log_level",
     "auth",
 ];

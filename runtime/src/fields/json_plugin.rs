@@ -1,7 +1,6 @@
 //! The json plugin's fields (`json.*` and their legacy `jevt.*` names), spec §5.5. No auditID gate.
 
 use crate::event::Event;
-use crate::json::Node;
 use crate::value::{Val, Values};
 use rulegen::ir::FieldArg;
 use std::borrow::Cow;
@@ -21,7 +20,7 @@ pub fn json_value<'e>(ev: &'e Event<'e>, arg: &FieldArg, out: &mut Values<'e>) {
         return;
     };
     for t in tokens {
-        match step(node, &t) {
+        match node.step(&t) {
             Some(n) => node = n,
             None => return,
         }
@@ -35,23 +34,6 @@ fn unescape_token(t: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(t)
     }
-}
-
-/// One pointer step: object member (first occurrence), or array element by Go `Atoi` index.
-fn step<'t, 'a>(node: Node<'t, 'a>, token: &str) -> Option<Node<'t, 'a>> {
-    if node.is_array() {
-        // Atoi accepts a sign; "-0" is element 0, any other negative is out of range.
-        let digits = token.strip_prefix(['+', '-']).unwrap_or(token);
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let i: usize = digits.parse().ok()?;
-        if token.starts_with('-') && i != 0 {
-            return None;
-        }
-        return node.at(i);
-    }
-    node.step(token)
 }
 
 /// `json.obj`: the event re-indented with two spaces, as Go's `json.Indent` prints it.

@@ -4,17 +4,20 @@ use super::parse::{Kind, Tok};
 use super::text::{compact, unescape};
 use std::borrow::Cow;
 
-/// One JSON value of an event: the source text, the tape holding it, and its token index.
+/// One JSON value of an event: the source bytes, the tape holding it, and its token index.
+///
+/// The source was accepted by `parse_value`, so it is UTF-8 and every token starts and ends on an ASCII
+/// byte: converting a token's slice to `str` cannot fail (it is still checked, cheaply, to stay safe).
 #[derive(Debug, Clone, Copy)]
 pub struct Node<'t, 'a> {
-    src: &'a str,
+    src: &'a [u8],
     toks: &'t [Tok],
     idx: usize,
 }
 
 impl<'t, 'a> Node<'t, 'a> {
     /// The node of token `idx` of `toks` (None if out of range).
-    pub fn new(src: &'a str, toks: &'t [Tok], idx: usize) -> Option<Node<'t, 'a>> {
+    pub fn new(src: &'a [u8], toks: &'t [Tok], idx: usize) -> Option<Node<'t, 'a>> {
         toks.get(idx).map(|_| Node { src, toks, idx })
     }
 
@@ -41,7 +44,15 @@ impl<'t, 'a> Node<'t, 'a> {
     /// or the whole text of a container.
     pub fn raw(&self) -> &'a str {
         let t = self.tok();
-        self.src.get(t.start as usize..t.end as usize).unwrap_or("")
+        as_str(self.src.get(t.start as usize..t.end as usize))
+    }
+
+    /// The raw source bytes of the token (see `raw`).
+    pub fn raw_bytes(&self) -> &'a [u8] {
+        let t = self.tok();
+        self.src
+            .get(t.start as usize..t.end as usize)
+            .unwrap_or(&[])
     }
 
     pub fn is_str(&self) -> bool {
@@ -79,11 +90,12 @@ impl<'t, 'a> Node<'t, 'a> {
     pub fn json_text(&self) -> Cow<'a, str> {
         let t = self.tok();
         match t.kind {
-            Kind::Str | Kind::StrEsc => Cow::Borrowed(
-                self.src
-                    .get(t.start as usize - 1..t.end as usize + 1)
-                    .unwrap_or(""),
-            ),
+            Kind::Str | Kind::StrEsc => {
+                let quoted = (t.start as usize)
+                    .checked_sub(1)
+                    .and_then(|s| self.src.get(s..t.end as usize + 1));
+                Cow::Borrowed(as_str(quoted))
+            }
             _ => self.text(),
         }
     }
@@ -91,7 +103,7 @@ impl<'t, 'a> Node<'t, 'a> {
     /// Whether this is a string node equal to `s` (after unescaping).
     pub fn str_eq(&self, s: &str) -> bool {
         match self.kind() {
-            Kind::Str => self.raw() == s,
+            Kind::Str => self.raw_bytes() == s.as_bytes(),
             Kind::StrEsc => unescape(self.raw()) == s,
             _ => false,
         }
@@ -158,18 +170,25 @@ impl<'t, 'a> Node<'t, 'a> {
     }
 }
 
+/// A validated source slice as `str` (empty if it somehow is not UTF-8).
+fn as_str(b: Option<&[u8]>) -> &str {
+    b.and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
+}
+
 /// Decimal index as Go's `strconv.Atoi` reads it for array steps (leading zeros allowed, no sign).
+/// A sign is accepted; `-0` is element 0, any other negative number is out of range.
 fn parse_index(key: &str) -> Option<usize> {
-    let k = key.strip_prefix('+').unwrap_or(key);
-    if k.is_empty() || !k.bytes().all(|b| b.is_ascii_digit()) {
+    let digits = key.strip_prefix(['+', '-']).unwrap_or(key);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    k.parse().ok()
+    let i: usize = digits.parse().ok()?;
+    (!key.starts_with('-') || i == 0).then_some(i)
 }
 
 /// Iterator over array elements.
 pub struct Elements<'t, 'a> {
-    src: &'a str,
+    src: &'a [u8],
     toks: &'t [Tok],
     i: usize,
     end: usize,
@@ -189,7 +208,7 @@ impl<'t, 'a> Iterator for Elements<'t, 'a> {
 
 /// Iterator over object members.
 pub struct Members<'t, 'a> {
-    src: &'a str,
+    src: &'a [u8],
     toks: &'t [Tok],
     i: usize,
     end: usize,
@@ -219,7 +238,7 @@ mod tests {
     fn with<R>(s: &str, f: impl FnOnce(Node<'_, '_>) -> R) -> R {
         let mut t = Vec::new();
         parse_value(s.as_bytes(), 0, s.len(), &[], &mut t).unwrap();
-        f(Node::new(s, &t, 0).unwrap())
+        f(Node::new(s.as_bytes(), &t, 0).unwrap())
     }
 
     #[test]

@@ -42,15 +42,18 @@ pub struct ParseError {
 }
 
 /// Index of the first `"` or `\\` at or after `i` (or `src.len()`), eight bytes at a time: most
-/// strings of an audit event are short, where this beats a SIMD search's setup cost.
+/// strings of an audit event are short, where this beats a SIMD search's setup cost. Also ORs into
+/// `high` the top bits of the bytes looked at, so the caller knows whether non-ASCII bytes may be
+/// present (bytes just past the hit can add false alarms, never misses).
 #[inline]
-fn find_quote_or_backslash(src: &[u8], mut i: usize) -> usize {
+fn find_quote_or_backslash(src: &[u8], mut i: usize, high: &mut u64) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     while let Some(chunk) = src.get(i..i + 8) {
         let mut w = [0u8; 8];
         w.copy_from_slice(chunk);
         let x = u64::from_le_bytes(w);
+        *high |= x;
         let q = x ^ (ONES * u64::from(b'"'));
         let b = x ^ (ONES * u64::from(b'\\'));
         // A zero byte in q or b marks a match (classic "has zero byte" test; exact for the lowest one).
@@ -61,6 +64,7 @@ fn find_quote_or_backslash(src: &[u8], mut i: usize) -> usize {
         i += 8;
     }
     while let Some(&c) = src.get(i) {
+        *high |= u64::from(c);
         if c == b'"' || c == b'\\' {
             return i;
         }
@@ -221,12 +225,24 @@ impl Parser<'_, '_> {
         self.pos += 1;
         let start = self.pos;
         let mut esc = false;
+        let mut high = 0u64;
         loop {
-            self.pos = find_quote_or_backslash(self.src, self.pos);
+            self.pos = find_quote_or_backslash(self.src, self.pos, &mut high);
             match self.src.get(self.pos) {
                 None => return Err(self.err("unterminated string")),
                 Some(b'"') => {
                     let end = self.pos;
+                    // Non-ASCII content must be UTF-8: with every other byte of a valid document being
+                    // ASCII, the whole text is then UTF-8 and any token slice converts to `str`.
+                    if high & 0x8080_8080_8080_8080 != 0 {
+                        if let Err(e) = std::str::from_utf8(self.src.get(start..end).unwrap_or(&[]))
+                        {
+                            return Err(ParseError {
+                                offset: start + e.valid_up_to(),
+                                msg: "invalid UTF-8 in string",
+                            });
+                        }
+                    }
                     self.pos += 1;
                     return Ok((start, end, esc));
                 }
@@ -488,13 +504,33 @@ mod tests {
             let mut s = "a".repeat(n);
             s.push('"');
             s.push_str("\\\"");
-            assert_eq!(find_quote_or_backslash(s.as_bytes(), 0), n);
+            assert_eq!(find_quote_or_backslash(s.as_bytes(), 0, &mut 0), n);
             let mut b = "\u{e9}".repeat(n);
             b.push('\\');
-            assert_eq!(find_quote_or_backslash(b.as_bytes(), 0), 2 * n);
+            let mut high = 0;
+            assert_eq!(find_quote_or_backslash(b.as_bytes(), 0, &mut high), 2 * n);
+            assert_eq!(high & 0x8080_8080_8080_8080 != 0, n > 0);
         }
-        assert_eq!(find_quote_or_backslash(b"abcdefghijk", 0), 11);
-        assert_eq!(find_quote_or_backslash(b"abc\"", 2), 3);
+        assert_eq!(find_quote_or_backslash(b"abcdefghijk", 0, &mut 0), 11);
+        assert_eq!(find_quote_or_backslash(b"abc\"", 2, &mut 0), 3);
+    }
+
+    #[test]
+    fn strings_must_be_utf8() {
+        assert!(tape("[\"caf\u{e9}\"]").is_ok());
+        let mut bad = b"[\"ab\xff\"]".to_vec();
+        let mut t = Vec::new();
+        assert_eq!(
+            parse_value(&bad, 0, bad.len(), &[], &mut t)
+                .unwrap_err()
+                .offset,
+            4
+        );
+        bad = b"[1,\xc3]".to_vec();
+        assert!(
+            parse_value(&bad, 0, bad.len(), &[], &mut t).is_err(),
+            "non-ASCII outside strings"
+        );
     }
 
     #[test]

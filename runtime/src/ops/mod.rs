@@ -8,7 +8,8 @@
 //! * `check_values(op, &lhs, &rhs)` evaluates a field-to-field comparison (`val()` / transformer
 //!   right-hand side): `in`/`intersects` use every right-hand value as the set, other operators the
 //!   first right-hand value.
-//! * `transform::*` apply transformers to values (missing stays missing).
+//! * `transform::*` apply transformers to values in place (missing stays missing): `tolower`, `toupper`,
+//!   `b64`, `basename`, `len`, `join`, `concat`, `getopt` (list mode, or selector mode for `[c]`).
 //! * Building blocks generated code may construct once and reuse: `Glob`, `PMatchSet`, `StrSet`, and
 //!   the free functions of `compare`.
 //!

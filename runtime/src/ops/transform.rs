@@ -56,7 +56,9 @@ pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
     if b.is_empty() {
         return Some(Vec::new());
     }
-    let body = b.strip_suffix(b"=").map_or(b, |x| x.strip_suffix(b"=").unwrap_or(x));
+    let body = b
+        .strip_suffix(b"=")
+        .map_or(b, |x| x.strip_suffix(b"=").unwrap_or(x));
     if body.is_empty() || body.len() % 4 == 1 {
         return None;
     }
@@ -150,6 +152,108 @@ pub fn concat<'e>(parts: &[Values<'e>]) -> Values<'e> {
     out
 }
 
+/// `getopt(args, optstring)` / `getopt(args, optstring)[c]`: POSIX-getopt-like scan of the argument
+/// list (libs 0.25 behaviour). The scan stops at `--`, at the first non-option or at a lone `-`; long
+/// options (`--x`) are skipped; clusters like `-nt` are expanded. List mode (`selector` `None`) yields,
+/// in order, each known option character, followed by its value for options declared with `:` in
+/// `optstring` (attached `-tV` or the next argument); an unknown option yields `?`; an option missing
+/// its value yields `""` and ends the scan. Selector mode yields only the value (or the character, for
+/// options without value) of the last occurrence of `selector`, and is missing when it never occurs.
+pub fn getopt(optstring: &str, selector: Option<u8>, v: &mut Values<'_>) {
+    if v.is_empty() {
+        return;
+    }
+    let spec = optstring.as_bytes();
+    let spec = spec.strip_prefix(b":").unwrap_or(spec);
+    let mut known = [false; 256];
+    let mut takes_value = [false; 256];
+    let mut i = 0;
+    while let Some(&c) = spec.get(i) {
+        if c != b':' {
+            known[usize::from(c)] = true;
+            if spec.get(i + 1) == Some(&b':') {
+                takes_value[usize::from(c)] = true;
+                i += 1;
+            }
+        }
+        i += 1;
+    }
+    let args: Vec<String> = v.iter().map(|x| text_of(x)).collect();
+    let mut results: Vec<String> = Vec::new();
+    let mut selected: Option<String> = None;
+    let mut emit = |name: &str, value: Option<&str>, results: &mut Vec<String>| match selector {
+        Some(_) => selected = Some(value.unwrap_or(name).to_string()),
+        None => {
+            results.push(name.to_string());
+            if let Some(val) = value {
+                results.push(val.to_string());
+            }
+        }
+    };
+    let mut idx = 0;
+    'args: while let Some(arg) = args.get(idx) {
+        let b = arg.as_bytes();
+        if arg == "--" {
+            break;
+        }
+        if b.len() > 2 && b.starts_with(b"--") {
+            idx += 1;
+            continue;
+        }
+        if b.len() < 2 || b.first() != Some(&b'-') {
+            break;
+        }
+        for (pos, &opt) in b.iter().enumerate().skip(1) {
+            if opt == b':' || !known[usize::from(opt)] {
+                if selector.is_none() {
+                    results.push("?".to_string());
+                }
+                continue;
+            }
+            let wanted = selector.is_none_or(|s| s == opt);
+            let name = arg.get(pos..pos + 1).unwrap_or("?");
+            if !takes_value[usize::from(opt)] {
+                if wanted {
+                    emit(name, None, &mut results);
+                }
+                continue;
+            }
+            let value = if pos + 1 < b.len() {
+                arg.get(pos + 1..).map(str::to_string)
+            } else {
+                idx += 1;
+                args.get(idx).cloned()
+            };
+            match value {
+                Some(val) => {
+                    if wanted {
+                        emit(name, Some(&val), &mut results);
+                    }
+                }
+                None => {
+                    if wanted {
+                        emit("", None, &mut results);
+                    }
+                    break 'args;
+                }
+            }
+            break;
+        }
+        idx += 1;
+    }
+    v.clear();
+    match selector {
+        Some(_) => v.extend(selected.map(|s| Val::Str(Cow::Owned(s)))),
+        None => v.extend(results.into_iter().map(|s| Val::Str(Cow::Owned(s)))),
+    }
+}
+
+fn text_of(v: &Val<'_>) -> String {
+    let mut s = String::new();
+    push_text(&mut s, v);
+    s
+}
+
 fn push_text(s: &mut String, v: &Val<'_>) {
     match v {
         Val::Str(x) => s.push_str(x),
@@ -222,6 +326,42 @@ mod tests {
         let mut nul = v(&["ab\0cd"]);
         len(&mut nul, false);
         assert_eq!(texts(&nul), ["#2"]);
+    }
+
+    #[test]
+    fn getopt_list_mode() {
+        let mut x = v(&["-n", "-tvalue", "-x", "-ab", "-c", "arg", "rest", "-n"]);
+        getopt("nt:abc:", None, &mut x);
+        assert_eq!(texts(&x), ["n", "t", "value", "?", "a", "b", "c", "arg"]);
+        let mut stop = v(&["-n", "--", "-t", "x"]);
+        getopt("nt:", None, &mut stop);
+        assert_eq!(texts(&stop), ["n"]);
+        let mut long = v(&["--exec", "-n", "-", "-t"]);
+        getopt("nt:", None, &mut long);
+        assert_eq!(texts(&long), ["n"], "a lone '-' ends the scan");
+        let mut missing_value = v(&["-n", "-t"]);
+        getopt(":nt:", None, &mut missing_value);
+        assert_eq!(texts(&missing_value), ["n", ""]);
+        let mut empty = Values::new();
+        getopt("n", None, &mut empty);
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn getopt_selector_mode_keeps_the_last_match() {
+        let args = ["-t", "first", "-n", "-tsecond"];
+        let mut t = v(&args);
+        getopt("nt:", Some(b't'), &mut t);
+        assert_eq!(texts(&t), ["second"]);
+        let mut n = v(&args);
+        getopt("nt:", Some(b'n'), &mut n);
+        assert_eq!(texts(&n), ["n"]);
+        let mut absent = v(&args);
+        getopt("nt:x", Some(b'x'), &mut absent);
+        assert!(absent.is_empty());
+        let mut no_value = v(&["-t"]);
+        getopt("t:", Some(b't'), &mut no_value);
+        assert_eq!(texts(&no_value), [""]);
     }
 
     #[test]

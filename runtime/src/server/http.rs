@@ -22,6 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Bodies larger than this are split on the blocking pool.
+const BLOCKING_SPLIT_BYTES: usize = 256 * 1024;
+
 /// State shared by every connection.
 pub struct AppState {
     pub pipeline: Pipeline,
@@ -194,7 +197,17 @@ async fn audit(req: Request<Incoming>, state: &AppState, conn: &ConnInfo) -> Res
         }
         Ok(Ok(collected)) => collected.to_bytes(),
     };
-    let split = match split(&body, state.limits.max_event_size) {
+    let max_event = state.limits.max_event_size;
+    // Splitting a large batch takes a while: keep it off the I/O threads.
+    let split = if body.len() > BLOCKING_SPLIT_BYTES {
+        let b = body.clone();
+        tokio::task::spawn_blocking(move || split(&b, max_event))
+            .await
+            .unwrap_or_else(|e| Err(format!("internal: {e}")))
+    } else {
+        split(&body, max_event)
+    };
+    let split = match split {
         Ok(x) => x,
         Err(msg) => {
             return refuse(

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod http;
+pub mod idle;
 pub mod metrics;
 pub mod pipeline;
 pub mod shutdown;
@@ -51,6 +52,7 @@ pub struct Server {
     read_timeout: Duration,
     shutdown_timeout: Duration,
     max_connections: usize,
+    idle_timeout: Duration,
 }
 
 /// Counts at the end of a run.
@@ -129,6 +131,7 @@ impl Server {
             read_timeout: cfg.read_timeout.max(HEADER_TIMEOUT_MIN),
             shutdown_timeout: cfg.shutdown_timeout,
             max_connections: cfg.pipeline.max_connections,
+            idle_timeout: cfg.idle_timeout,
         })
     }
 
@@ -163,6 +166,7 @@ impl Server {
                 graceful: graceful.clone(),
                 slots: slots.clone(),
                 read_timeout: self.read_timeout,
+                idle_timeout: self.idle_timeout,
                 stop: self.stop.clone(),
             };
             accept_loops.spawn(accept_loop(l, ctx));
@@ -243,6 +247,7 @@ struct AcceptCtx {
     /// One permit per open connection.
     slots: Arc<tokio::sync::Semaphore>,
     read_timeout: Duration,
+    idle_timeout: Duration,
     stop: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -269,6 +274,7 @@ async fn accept_loop(l: BoundListener, ctx: AcceptCtx) {
             _ = stop.changed() => return,
         };
         let _ = tcp.set_nodelay(true);
+        let tcp = idle::IdleTimeout::new(tcp, ctx.idle_timeout);
         let conn = Connection {
             state: ctx.state.clone(),
             tls: l.tls.clone(),
@@ -299,7 +305,7 @@ struct Connection {
 impl Connection {
     async fn serve(
         self,
-        tcp: TcpStream,
+        tcp: idle::IdleTimeout<TcpStream>,
         watcher: hyper_util::server::graceful::Watcher,
     ) -> Result<(), String> {
         let mut builder = auto::Builder::new(TokioExecutor::new());

@@ -45,17 +45,18 @@ pub fn conformance_dir() -> PathBuf {
     PathBuf::from(env!("KAUDIT_DIFF_CONFORMANCE_DIR"))
 }
 
-/// Every rule set, compiled and interpreted; panics (test set-up) when a rule file no longer loads.
+/// Every rule set, compiled and interpreted (the interpreter loads the very texts that were compiled);
+/// panics (test set-up) when a rule set does not load.
 pub fn pairs() -> Vec<Pair> {
-    let sets: [(&str, &'static dyn Engine, &[&str]); 3] = [
-        ("current", &current::ENGINE, current::RULE_FILES),
-        ("legacy", &legacy::ENGINE, legacy::RULE_FILES),
-        ("bundled", &bundled::ENGINE, bundled::RULE_FILES),
+    type Sources = &'static [(&'static str, &'static str)];
+    let sets: [(&str, &'static dyn Engine, Sources); 3] = [
+        ("current", &current::ENGINE, current::RULE_SOURCES),
+        ("legacy", &legacy::ENGINE, legacy::RULE_SOURCES),
+        ("bundled", &bundled::ENGINE, bundled::RULE_SOURCES),
     ];
     sets.into_iter()
-        .map(|(name, compiled, files)| {
-            let paths: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
-            let res = rulegen::load::load_files(&paths);
+        .map(|(name, compiled, sources)| {
+            let res = rulegen::load::load_sources(sources);
             let ruleset = match res.ruleset {
                 Some(r) => r,
                 None => panic!(

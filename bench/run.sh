@@ -31,7 +31,8 @@ for a in "$@"; do
 done
 mkdir -p "$OUT"
 
-echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; $(date -u '+%Y-%m-%d %H:%M UTC'); $(rustc --version)"
+machine="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; $(date -u '+%Y-%m-%d %H:%M UTC'); $(rustc --version); load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== machine: $machine"
 
 echo "== build (release)"
 cargo build --release -q -p kaudit -p kaudit-loadgen -p kaudit-corpus
@@ -111,4 +112,10 @@ if [ $run_webhook = 1 ]; then
 fi
 
 echo
-python3 "$ROOT/bench/ratios.py" "$TARGET/criterion" "$OUT" | tee "$OUT/results.md"
+{
+  echo "Machine: $machine"
+  echo
+  grep -E '^corpus .*compiled:' "$OUT/bench.log" 2>/dev/null | sed 's/^/    /' || true
+  echo
+  python3 "$ROOT/bench/ratios.py" "$TARGET/criterion" "$OUT"
+} | tee "$OUT/results.md"

@@ -237,6 +237,7 @@ fn benches(cr: &mut Criterion) {
     }
     engines.push(("compiled", &compiled::ENGINE));
     for c in corpora() {
+        let mut counts = Vec::new();
         for (name, engine) in &engines {
             let (parsed, alerts) = run_engine(*engine, &plan(*engine), &c.events);
             eprintln!(
@@ -246,6 +247,13 @@ fn benches(cr: &mut Criterion) {
                 c.bytes(),
                 c.bytes() / c.events.len().max(1) as u64,
                 100.0 * alerts as f64 / c.events.len().max(1) as f64
+            );
+            counts.push(alerts);
+        }
+        if counts.windows(2).any(|w| w[0] != w[1]) {
+            eprintln!(
+                "!!! corpus {}: the engines disagree on the number of alerts: {counts:?}",
+                c.name
             );
         }
         let mut g = cr.benchmark_group(&c.name);

@@ -68,9 +68,18 @@ fn try_expand(
             let list = env(&var).ok_or_else(|| {
                 format!("compile_rules!: env {var} is not set; set it from build.rs (cargo:rustc-env) or pass rule file paths")
             })?;
+            // Shown relative to the calling crate when inside it (`rules/x.yaml`), as rustc shows paths.
+            let root = PathBuf::from(env("CARGO_MANIFEST_DIR").unwrap_or_default());
             list.split(':')
                 .filter(|p| !p.is_empty())
-                .map(|p| (p.to_string(), PathBuf::from(p)))
+                .map(|p| {
+                    let path = PathBuf::from(p);
+                    let shown = match path.strip_prefix(&root) {
+                        Ok(rel) if !root.as_os_str().is_empty() => rel.display().to_string(),
+                        _ => p.to_string(),
+                    };
+                    (shown, path)
+                })
                 .collect()
         }
         Files::Paths(list) => {
@@ -185,6 +194,28 @@ mod tests {
         assert!(out.contains("cannot read rule file"), "{out}");
         let out = expand(quote! { nonsense = "x" }, &|_| None).to_string();
         assert!(out.contains("from_env"), "{out}");
+    }
+
+    #[test]
+    fn env_listed_files_are_shown_relative_to_the_crate() {
+        let d = dir();
+        let bad = "- rule: r\n  desc: d\n  condition: ka.verb = get and\n  output: o\n  priority: INFO\n  source: k8s_audit\n";
+        let _ = std::fs::create_dir_all(d.join("rules"));
+        let _ = std::fs::write(d.join("rules/env_listed.yaml"), bad);
+        let root = d.display().to_string();
+        let list = d.join("rules/env_listed.yaml").display().to_string();
+        let env = |var: &str| match var {
+            "CARGO_MANIFEST_DIR" => Some(root.clone()),
+            "KAUDIT_RULE_FILES" => Some(list.clone()),
+            _ => None,
+        };
+        let msg = compile_error_message(
+            expand(quote! {}, &env)
+                .to_string()
+                .trim_end_matches(';')
+                .trim(),
+        );
+        assert!(msg.contains("--> rules/env_listed.yaml:3:14\n"), "{msg}");
     }
 
     #[test]

@@ -12,7 +12,10 @@ pub enum Expr {
     Or(Vec<Expr>),
     Not(Box<Expr>),
     /// A bare identifier in check position: a macro reference.
-    Macro { name: String, at: u32 },
+    Macro {
+        name: String,
+        at: u32,
+    },
     Check(Box<Check>),
 }
 
@@ -35,7 +38,12 @@ pub struct Check {
 pub enum Operand {
     Field(FieldRef),
     /// `func(args...)`, optionally followed by `[arg]` (e.g. `getopt(...)[c]`).
-    Transform { func: Transformer, args: Vec<TArg>, arg: Option<String>, at: u32 },
+    Transform {
+        func: Transformer,
+        args: Vec<TArg>,
+        arg: Option<String>,
+        at: u32,
+    },
 }
 
 /// `name` or `name[arg]`.
@@ -131,10 +139,17 @@ impl Transformer {
     ];
 
     pub fn name(self) -> &'static str {
-        Transformer::ALL.iter().find(|(t, _)| *t == self).map(|(_, n)| *n).unwrap_or("?")
+        Transformer::ALL
+            .iter()
+            .find(|(t, _)| *t == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("?")
     }
 
     pub fn from_name(name: &str) -> Option<Transformer> {
-        Transformer::ALL.iter().find(|(_, n)| *n == name).map(|(t, _)| *t)
+        Transformer::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(t, _)| *t)
     }
 }

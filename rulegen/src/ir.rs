@@ -26,7 +26,9 @@ pub struct Ruleset {
 impl Ruleset {
     /// The rules an engine evaluates: enabled, of the `k8s_audit` source.
     pub fn active_rules(&self) -> impl Iterator<Item = &Rule> {
-        self.rules.iter().filter(|r| r.enabled && r.source == "k8s_audit")
+        self.rules
+            .iter()
+            .filter(|r| r.enabled && r.source == "k8s_audit")
     }
 }
 
@@ -119,7 +121,10 @@ impl ValueExpr {
     pub fn ty(&self) -> FieldType {
         match self {
             ValueExpr::Field(f) => f.id.info().ty,
-            ValueExpr::Transform { func: Transformer::Len, .. } => FieldType::U64,
+            ValueExpr::Transform {
+                func: Transformer::Len,
+                ..
+            } => FieldType::U64,
             ValueExpr::Transform { args, .. } => match args.first() {
                 Some(TArg::Value(v)) => v.ty(),
                 _ => FieldType::String,
@@ -131,7 +136,10 @@ impl ValueExpr {
     pub fn is_list(&self) -> bool {
         match self {
             ValueExpr::Field(f) => f.id.info().list,
-            ValueExpr::Transform { func: Transformer::Len | Transformer::Join | Transformer::Concat, .. } => false,
+            ValueExpr::Transform {
+                func: Transformer::Len | Transformer::Join | Transformer::Concat,
+                ..
+            } => false,
             ValueExpr::Transform { args, .. } => match args.first() {
                 Some(TArg::Value(v)) => v.is_list(),
                 _ => false,
@@ -210,5 +218,8 @@ pub struct Output {
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutputPart {
     Literal(String),
-    Value { expr: ValueExpr, width: Option<usize> },
+    Value {
+        expr: ValueExpr,
+        width: Option<usize>,
+    },
 }

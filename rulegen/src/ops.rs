@@ -44,7 +44,17 @@ const fn row(
     doc: &'static str,
 ) -> OpInfo {
     let (on_string, on_numeric, on_bool, on_list, rhs_field) = flags;
-    OpInfo { op, text, class, on_string, on_numeric, on_bool, on_list, rhs_field, doc }
+    OpInfo {
+        op,
+        text,
+        class,
+        on_string,
+        on_numeric,
+        on_bool,
+        on_list,
+        rhs_field,
+        doc,
+    }
 }
 
 use OpClass::*;
@@ -52,31 +62,154 @@ use OpClass::*;
 /// Every operator. Flags: (string, numeric, bool, list field, right-hand field allowed).
 /// Lexing order matters (spec §2.3): `exists`, numeric, string, list; longer spellings first.
 pub static OPERATORS: &[OpInfo] = &[
-    row(CmpOp::Exists, "exists", Unary, (true, true, true, true, false), "the field could be extracted"),
-    row(CmpOp::Le, "<=", Numeric, (true, true, false, false, true), "less or equal (byte-wise for strings)"),
-    row(CmpOp::Lt, "<", Numeric, (true, true, false, false, true), "less than (byte-wise for strings)"),
-    row(CmpOp::Ge, ">=", Numeric, (true, true, false, false, true), "greater or equal (byte-wise for strings)"),
-    row(CmpOp::Gt, ">", Numeric, (true, true, false, false, true), "greater than (byte-wise for strings)"),
-    row(CmpOp::EqEq, "==", String, (true, true, true, false, true), "equal"),
-    row(CmpOp::Eq, "=", String, (true, true, true, false, true), "equal"),
-    row(CmpOp::Ne, "!=", String, (true, true, true, false, true), "not equal (false when the field is missing)"),
-    row(CmpOp::Glob, "glob", String, (true, false, false, false, true), "fnmatch(3) pattern, whole value"),
-    row(CmpOp::IGlob, "iglob", String, (true, false, false, false, true), "case-insensitive glob"),
-    row(CmpOp::Contains, "contains", String, (true, false, false, false, true), "substring"),
-    row(CmpOp::IContains, "icontains", String, (true, false, false, false, true), "ASCII case-insensitive substring"),
-    row(CmpOp::BContains, "bcontains", String, (false, false, false, false, true), "byte-buffer substring (hex literal); not for strings"),
-    row(CmpOp::StartsWith, "startswith", String, (true, false, false, false, true), "prefix"),
-    row(CmpOp::BStartsWith, "bstartswith", String, (false, false, false, false, true), "byte-buffer prefix (hex literal); not for strings"),
-    row(CmpOp::EndsWith, "endswith", String, (true, false, false, false, true), "suffix"),
-    row(CmpOp::Regex, "regex", String, (true, false, false, false, false), "RE2 full match"),
-    row(CmpOp::Intersects, "intersects", List, (true, true, true, true, true), "some value is in the set"),
-    row(CmpOp::In, "in", List, (true, true, true, true, true), "every value is in the set"),
-    row(CmpOp::PMatch, "pmatch", List, (true, false, false, false, false), "path-prefix match against the set"),
+    row(
+        CmpOp::Exists,
+        "exists",
+        Unary,
+        (true, true, true, true, false),
+        "the field could be extracted",
+    ),
+    row(
+        CmpOp::Le,
+        "<=",
+        Numeric,
+        (true, true, false, false, true),
+        "less or equal (byte-wise for strings)",
+    ),
+    row(
+        CmpOp::Lt,
+        "<",
+        Numeric,
+        (true, true, false, false, true),
+        "less than (byte-wise for strings)",
+    ),
+    row(
+        CmpOp::Ge,
+        ">=",
+        Numeric,
+        (true, true, false, false, true),
+        "greater or equal (byte-wise for strings)",
+    ),
+    row(
+        CmpOp::Gt,
+        ">",
+        Numeric,
+        (true, true, false, false, true),
+        "greater than (byte-wise for strings)",
+    ),
+    row(
+        CmpOp::EqEq,
+        "==",
+        String,
+        (true, true, true, false, true),
+        "equal",
+    ),
+    row(
+        CmpOp::Eq,
+        "=",
+        String,
+        (true, true, true, false, true),
+        "equal",
+    ),
+    row(
+        CmpOp::Ne,
+        "!=",
+        String,
+        (true, true, true, false, true),
+        "not equal (false when the field is missing)",
+    ),
+    row(
+        CmpOp::Glob,
+        "glob",
+        String,
+        (true, false, false, false, true),
+        "fnmatch(3) pattern, whole value",
+    ),
+    row(
+        CmpOp::IGlob,
+        "iglob",
+        String,
+        (true, false, false, false, true),
+        "case-insensitive glob",
+    ),
+    row(
+        CmpOp::Contains,
+        "contains",
+        String,
+        (true, false, false, false, true),
+        "substring",
+    ),
+    row(
+        CmpOp::IContains,
+        "icontains",
+        String,
+        (true, false, false, false, true),
+        "ASCII case-insensitive substring",
+    ),
+    row(
+        CmpOp::BContains,
+        "bcontains",
+        String,
+        (false, false, false, false, true),
+        "byte-buffer substring (hex literal); not for strings",
+    ),
+    row(
+        CmpOp::StartsWith,
+        "startswith",
+        String,
+        (true, false, false, false, true),
+        "prefix",
+    ),
+    row(
+        CmpOp::BStartsWith,
+        "bstartswith",
+        String,
+        (false, false, false, false, true),
+        "byte-buffer prefix (hex literal); not for strings",
+    ),
+    row(
+        CmpOp::EndsWith,
+        "endswith",
+        String,
+        (true, false, false, false, true),
+        "suffix",
+    ),
+    row(
+        CmpOp::Regex,
+        "regex",
+        String,
+        (true, false, false, false, false),
+        "RE2 full match",
+    ),
+    row(
+        CmpOp::Intersects,
+        "intersects",
+        List,
+        (true, true, true, true, true),
+        "some value is in the set",
+    ),
+    row(
+        CmpOp::In,
+        "in",
+        List,
+        (true, true, true, true, true),
+        "every value is in the set",
+    ),
+    row(
+        CmpOp::PMatch,
+        "pmatch",
+        List,
+        (true, false, false, false, false),
+        "path-prefix match against the set",
+    ),
 ];
 
 impl CmpOp {
     pub fn info(self) -> &'static OpInfo {
-        OPERATORS.iter().find(|o| o.op == self).expect("every CmpOp has a row in OPERATORS")
+        OPERATORS
+            .iter()
+            .find(|o| o.op == self)
+            .expect("every CmpOp has a row in OPERATORS")
     }
     pub fn text(self) -> &'static str {
         self.info().text
@@ -99,7 +232,12 @@ mod tests {
     #[test]
     fn every_operator_has_exactly_one_row() {
         for o in OPERATORS {
-            assert_eq!(OPERATORS.iter().filter(|p| p.op == o.op).count(), 1, "{}", o.text);
+            assert_eq!(
+                OPERATORS.iter().filter(|p| p.op == o.op).count(),
+                1,
+                "{}",
+                o.text
+            );
         }
     }
 }

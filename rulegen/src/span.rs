@@ -19,7 +19,13 @@ pub struct Span {
 
 impl Span {
     pub const fn point(file: FileId, offset: u32, line: u32, col: u32) -> Span {
-        Span { file, offset, len: 0, line, col }
+        Span {
+            file,
+            offset,
+            len: 0,
+            line,
+            col,
+        }
     }
 }
 

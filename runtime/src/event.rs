@@ -55,25 +55,28 @@ impl Top {
         Top::from_bytes(k.as_bytes())
     }
 
+    /// Called for every top-level key of every event: dispatch on length and first byte before
+    /// comparing, so that most keys are rejected or matched with one comparison.
     fn from_bytes(k: &[u8]) -> Option<Top> {
-        Some(match k {
-            b"auditID" => Top::AuditId,
-            b"stage" => Top::Stage,
-            b"verb" => Top::Verb,
-            b"requestURI" => Top::RequestUri,
-            b"user" => Top::User,
-            b"impersonatedUser" => Top::ImpersonatedUser,
-            b"objectRef" => Top::ObjectRef,
-            b"annotations" => Top::Annotations,
-            b"requestObject" => Top::RequestObject,
-            b"responseObject" => Top::ResponseObject,
-            b"responseStatus" => Top::ResponseStatus,
-            b"userAgent" => Top::UserAgent,
-            b"stageTimestamp" => Top::StageTimestamp,
-            b"kind" => Top::Kind,
-            b"items" => Top::Items,
+        let (top, name): (Top, &[u8]) = match (k.len(), k.first()?) {
+            (4, b'v') => (Top::Verb, b"verb"),
+            (4, b'u') => (Top::User, b"user"),
+            (4, b'k') => (Top::Kind, b"kind"),
+            (5, b's') => (Top::Stage, b"stage"),
+            (5, b'i') => (Top::Items, b"items"),
+            (7, b'a') => (Top::AuditId, b"auditID"),
+            (9, b'o') => (Top::ObjectRef, b"objectRef"),
+            (9, b'u') => (Top::UserAgent, b"userAgent"),
+            (10, b'r') => (Top::RequestUri, b"requestURI"),
+            (11, b'a') => (Top::Annotations, b"annotations"),
+            (13, b'r') => (Top::RequestObject, b"requestObject"),
+            (14, b'r') if k.get(8) == Some(&b'O') => (Top::ResponseObject, b"responseObject"),
+            (14, b'r') => (Top::ResponseStatus, b"responseStatus"),
+            (14, b's') => (Top::StageTimestamp, b"stageTimestamp"),
+            (16, b'i') => (Top::ImpersonatedUser, b"impersonatedUser"),
             _ => return None,
-        })
+        };
+        (k == name).then_some(top)
     }
 }
 
@@ -288,6 +291,42 @@ mod tests {
         assert_eq!(ev.member("extra").unwrap().get("x").unwrap().text(), "1");
         assert!(ev.member("nope").is_none());
         assert_eq!(ev.time_ns(), Some(1_704_164_645_123_456_789));
+    }
+
+    #[test]
+    fn well_known_keys_are_recognised_exactly() {
+        for (name, top) in [
+            ("auditID", Top::AuditId),
+            ("stage", Top::Stage),
+            ("verb", Top::Verb),
+            ("requestURI", Top::RequestUri),
+            ("user", Top::User),
+            ("impersonatedUser", Top::ImpersonatedUser),
+            ("objectRef", Top::ObjectRef),
+            ("annotations", Top::Annotations),
+            ("requestObject", Top::RequestObject),
+            ("responseObject", Top::ResponseObject),
+            ("responseStatus", Top::ResponseStatus),
+            ("userAgent", Top::UserAgent),
+            ("stageTimestamp", Top::StageTimestamp),
+            ("kind", Top::Kind),
+            ("items", Top::Items),
+        ] {
+            assert_eq!(Top::from_key(name), Some(top), "{name}");
+        }
+        for other in [
+            "",
+            "Verb",
+            "verbs",
+            "vrb",
+            "apiVersion",
+            "level",
+            "sourceIPs",
+            "responseStatuz",
+            "requestReceivedTimestamp",
+        ] {
+            assert_eq!(Top::from_key(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -57,6 +57,7 @@ mod tests {
             panic!("rules load")
         };
         let code = pretty(&rulegen::codegen::generate(&rs).to_string()).unwrap_or_default();
-        assert!(code.contains("fn rule_0_r(c: &Ctx<'_>) -> bool {\n    rt::compiled::any_str(c.ka_verb(), |s| s == \"get\")\n}"), "{code}");
+        let expected = "    fn rule_0_r(c: &Ctx<'_>) -> bool {\n        rt::compiled::any_str(c.ka_verb(), |s| s == \"get\")\n    }";
+        assert!(code.contains(expected), "{code}");
     }
 }

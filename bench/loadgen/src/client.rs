@@ -203,3 +203,112 @@ async fn round_trip(
         Err(format!("HTTP {status}: {text}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target;
+    use hyper::body::Incoming;
+    use hyper::service::service_fn;
+    use hyper::Response;
+    use std::convert::Infallible;
+    use std::sync::atomic::AtomicUsize;
+    use tokio::net::TcpListener;
+
+    fn config(port: u16, max_requests: u64) -> LoadConfig {
+        LoadConfig {
+            target: target::parse(&format!("http://127.0.0.1:{port}/k8s-audit")).unwrap(),
+            connections: 2,
+            max_requests,
+            duration: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(5),
+            busy_backoff: Duration::from_millis(1),
+            max_busy_retries: 10,
+        }
+    }
+
+    fn corpus() -> Arc<Batches> {
+        Arc::new(Batches::from_json_lines(
+            b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n",
+            2,
+        ))
+    }
+
+    #[test]
+    fn posts_the_requested_number_of_batches_to_the_bare_server() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let report = rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            tokio::spawn(crate::server::serve(listener, Duration::from_secs(10)));
+            run(config(port, 5), corpus()).await
+        });
+        assert_eq!(
+            (report.ok, report.failed, report.busy),
+            (5, 0, 0),
+            "{:?}",
+            report.first_error
+        );
+        // Batches alternate 2 and 1 events: requests 0..5 carry 2+1+2+1+2 events in some order.
+        assert_eq!(report.events, 8);
+        assert_eq!(report.latencies.len(), 5);
+    }
+
+    #[test]
+    fn busy_answers_are_retried_and_errors_stop_the_connection() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let report = rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let seen = Arc::new(AtomicUsize::new(0));
+            tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let seen = seen.clone();
+                    tokio::spawn(async move {
+                        let svc = service_fn(move |req: Request<Incoming>| {
+                            let n = seen.fetch_add(1, Ordering::SeqCst);
+                            async move {
+                                let _ = req.into_body().collect().await;
+                                // Two 503s, then 200s, then a 500 that must end the run with a failure.
+                                let status = match n {
+                                    0 | 1 => 503,
+                                    2..=4 => 200,
+                                    _ => 500,
+                                };
+                                let mut r = Response::new(Full::new(Bytes::from_static(b"nope")));
+                                *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                                Ok::<_, Infallible>(r)
+                            }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), svc)
+                            .await;
+                    });
+                }
+            });
+            let mut cfg = config(port, 100);
+            cfg.connections = 1;
+            run(cfg, corpus()).await
+        });
+        assert_eq!(report.busy, 2);
+        assert_eq!(report.ok, 3);
+        assert_eq!(report.failed, 1);
+        assert!(
+            report
+                .first_error
+                .as_deref()
+                .is_some_and(|e| e.contains("500")),
+            "{:?}",
+            report.first_error
+        );
+    }
+}

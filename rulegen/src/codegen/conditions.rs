@@ -86,6 +86,19 @@ impl CondGen<'_> {
                 self.string_check(check.op, check.modifier, items, &vals)
             }
             (Rhs::Numbers(items), t) if t.is_numeric() && check.modifier.is_none() => {
+                // Comparisons with the limits of u64 are constant (and rustc warns about them).
+                let constant = match (check.op, items.as_slice()) {
+                    (CmpOp::Ge, [0]) | (CmpOp::Le, [u64::MAX]) => Some(true),
+                    (CmpOp::Lt, [0]) | (CmpOp::Gt, [u64::MAX]) => Some(false),
+                    _ => None,
+                };
+                if let Some(k) = constant {
+                    return quote! { #rt::compiled::any_num(#vals, |_| #k) };
+                }
+                // Deduplicated: a repeated pattern would be an unreachable `match` arm.
+                let mut items = items.clone();
+                items.sort_unstable();
+                items.dedup();
                 let items: Vec<Literal> =
                     items.iter().map(|n| Literal::u64_unsuffixed(*n)).collect();
                 scalar_check(
@@ -101,7 +114,10 @@ impl CondGen<'_> {
             (Rhs::Bools(items), FieldType::Bool) if check.modifier.is_none() => scalar_check(
                 rt,
                 check.op,
-                items,
+                &[false, true]
+                    .into_iter()
+                    .filter(|b| items.contains(b))
+                    .collect::<Vec<bool>>(),
                 &vals,
                 quote! { any_bool },
                 quote! { all_bool },

@@ -324,3 +324,47 @@ fn runtime_path_is_configurable() {
     assert!(has(&code, "use crate :: rt as rt ;"), "{code}");
     assert!(!has(&code, "kaudit_runtime"));
 }
+
+#[test]
+fn numeric_and_bool_literal_sets_are_deduplicated_and_limits_constant() {
+    let len = ValueExpr::Transform {
+        func: Transformer::Len,
+        args: vec![TArg::Value(field(FieldId::KaUserGroups))],
+    };
+    let rs = Ruleset {
+        rules: vec![
+            rule(
+                "nums",
+                check(len.clone(), CmpOp::In, Rhs::Numbers(vec![3, 1, 3])),
+            ),
+            rule("ge0", check(len.clone(), CmpOp::Ge, Rhs::Numbers(vec![0]))),
+            rule("lt0", check(len, CmpOp::Lt, Rhs::Numbers(vec![0]))),
+            rule(
+                "bools",
+                check(
+                    field(FieldId::EvtIsAsync),
+                    CmpOp::In,
+                    Rhs::Bools(vec![true, false, true]),
+                ),
+            ),
+        ],
+        ..Ruleset::default()
+    };
+    let code = generated(&rs);
+    assert!(has(&code, "|n| matches!(n, 1 | 3)"), "{code}");
+    assert!(has(&code, "|b| matches!(b, false | true)"), "{code}");
+    assert!(
+        has(
+            &code,
+            "rt::compiled::len(c.ka_user_groups(), true), |_| true)"
+        ),
+        "{code}"
+    );
+    assert!(
+        has(
+            &code,
+            "rt::compiled::len(c.ka_user_groups(), true), |_| false)"
+        ),
+        "{code}"
+    );
+}

@@ -1,0 +1,3 @@
+kaudit_macros::compile_rules!(from_env = "KAUDIT_UI_BAD_CONDITION");
+
+fn main() {}

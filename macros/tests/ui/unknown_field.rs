@@ -1,0 +1,3 @@
+kaudit_macros::compile_rules!(from_env = "KAUDIT_UI_UNKNOWN_FIELD");
+
+fn main() {}

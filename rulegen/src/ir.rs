@@ -79,7 +79,13 @@ pub struct Check {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ValueExpr {
     Field(FieldRef),
-    Transform { func: Transformer, args: Vec<TArg> },
+    Transform {
+        func: Transformer,
+        args: Vec<TArg>,
+        /// `func(...)[arg]`: only `getopt` takes one (a single option character, validated), which makes
+        /// the result the value of that option instead of the whole option list.
+        arg: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -92,7 +98,10 @@ pub struct FieldRef {
 pub enum TArg {
     Value(ValueExpr),
     Literal(String),
-    List(Vec<String>),
+    /// `(a, "b", f(x))`: the values of the items in order, flattened; each item is a `Value` or a
+    /// `Literal` (never a nested list). Missing when any item is missing; a numeric item contributes the
+    /// decimal text of its first value (libs' list argument semantics).
+    List(Vec<TArg>),
 }
 
 /// A field argument, already validated against the field's argument kind.
@@ -125,6 +134,10 @@ impl ValueExpr {
                 func: Transformer::Len,
                 ..
             } => FieldType::U64,
+            ValueExpr::Transform {
+                func: Transformer::Getopt | Transformer::Join | Transformer::Concat,
+                ..
+            } => FieldType::String,
             ValueExpr::Transform { args, .. } => match args.first() {
                 Some(TArg::Value(v)) => v.ty(),
                 _ => FieldType::String,
@@ -140,6 +153,11 @@ impl ValueExpr {
                 func: Transformer::Len | Transformer::Join | Transformer::Concat,
                 ..
             } => false,
+            ValueExpr::Transform {
+                func: Transformer::Getopt,
+                arg,
+                ..
+            } => arg.is_none(),
             ValueExpr::Transform { args, .. } => match args.first() {
                 Some(TArg::Value(v)) => v.is_list(),
                 _ => false,
@@ -187,20 +205,17 @@ impl Priority {
         }
     }
 
-    /// Parses every spelling Falco accepts (case-insensitive; `info`, `informational`, `warn`, ...).
+    /// Parses a priority as Falco does everywhere (rule `priority:`, the `priority` config key):
+    /// a case-insensitive canonical name, or `info` for `Informational`. Nothing else: no trimming,
+    /// no other aliases (`warn` is invalid).
     pub fn parse(s: &str) -> Option<Priority> {
-        let l = s.trim().to_ascii_lowercase();
-        Some(match l.as_str() {
-            "emergency" => Priority::Emergency,
-            "alert" => Priority::Alert,
-            "critical" => Priority::Critical,
-            "error" => Priority::Error,
-            "warning" | "warn" => Priority::Warning,
-            "notice" => Priority::Notice,
-            "informational" | "info" => Priority::Informational,
-            "debug" => Priority::Debug,
-            _ => return None,
-        })
+        if s.eq_ignore_ascii_case("info") {
+            return Some(Priority::Informational);
+        }
+        Priority::ALL
+            .iter()
+            .copied()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
     }
 }
 
@@ -222,4 +237,36 @@ pub enum OutputPart {
         expr: ValueExpr,
         width: Option<usize>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Priority;
+
+    #[test]
+    fn priorities_parse_as_falco() {
+        assert_eq!(Priority::parse("info"), Some(Priority::Informational));
+        assert_eq!(Priority::parse("INFO"), Some(Priority::Informational));
+        assert_eq!(
+            Priority::parse("INFORMATIONAL"),
+            Some(Priority::Informational)
+        );
+        assert_eq!(Priority::parse("Critical"), Some(Priority::Critical));
+        assert_eq!(Priority::parse("eMeRgEnCy"), Some(Priority::Emergency));
+        for p in Priority::ALL {
+            assert_eq!(Priority::parse(p.name()), Some(p));
+            assert_eq!(Priority::parse(&p.name().to_ascii_lowercase()), Some(p));
+        }
+        for bad in [
+            "warn",
+            " warning",
+            "warning ",
+            "",
+            "inf",
+            "err",
+            "Informationa",
+        ] {
+            assert_eq!(Priority::parse(bad), None, "{bad:?}");
+        }
+    }
 }

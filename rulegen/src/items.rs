@@ -135,6 +135,14 @@ pub struct RuleDef {
     pub name: String,
     pub cond: Text,
     pub output: Text,
+    pub attrs: RuleAttrs,
+    pub span: Span,
+}
+
+/// What a rule definition sets besides its name, condition and output. The merged rule
+/// (`merge::RuleInfo`) carries the same, as appends and overrides leave it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleAttrs {
     pub desc: String,
     pub priority: Priority,
     pub source: String,
@@ -145,7 +153,6 @@ pub struct RuleDef {
     pub capture_duration: u64,
     pub tags: BTreeSet<String>,
     pub exceptions: Vec<ExceptionInfo>,
-    pub span: Span,
 }
 
 /// The keys an append/override item sets (None = not given).
@@ -448,17 +455,6 @@ pub fn parse_semver(t: &str) -> Option<[u64; 3]> {
         return None;
     }
     Some(v)
-}
-
-/// Falco's priority parsing: case-insensitive names plus `info` (no trimming, no other aliases).
-pub fn parse_priority(t: &str) -> Option<Priority> {
-    if t.eq_ignore_ascii_case("info") {
-        return Some(Priority::Informational);
-    }
-    Priority::ALL
-        .iter()
-        .copied()
-        .find(|p| p.name().eq_ignore_ascii_case(t))
 }
 
 /// `[a-zA-Z]+[a-zA-Z0-9_]*`
@@ -871,23 +867,25 @@ impl Reader<'_> {
             name,
             cond,
             output,
-            desc,
-            priority,
-            source,
-            enabled,
-            warn_evttypes,
-            skip_if_unknown_filter,
-            capture,
-            capture_duration,
-            tags,
-            exceptions,
+            attrs: RuleAttrs {
+                desc,
+                priority,
+                source,
+                enabled,
+                warn_evttypes,
+                skip_if_unknown_filter,
+                capture,
+                capture_duration,
+                tags,
+                exceptions,
+            },
             span: node.span,
         }))
     }
 
     fn priority(&self, node: &Node, ctx: &Ctx) -> Result<Priority, Diagnostic> {
         let (text, val) = self.val(node, "priority", ctx)?;
-        parse_priority(&text)
+        Priority::parse(&text)
             .ok_or_else(|| Ctx::new(it::RULE_PRIORITY, "", val.span).err("Invalid priority"))
     }
 
@@ -993,18 +991,6 @@ fn entry_of(v: &Node) -> Result<Entry, Diagnostic> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn priorities_follow_falco() {
-        assert_eq!(parse_priority("info"), Some(Priority::Informational));
-        assert_eq!(
-            parse_priority("INFORMATIONAL"),
-            Some(Priority::Informational)
-        );
-        assert_eq!(parse_priority("Critical"), Some(Priority::Critical));
-        assert_eq!(parse_priority("warn"), None);
-        assert_eq!(parse_priority(" warning"), None);
-    }
 
     #[test]
     fn engine_versions() {

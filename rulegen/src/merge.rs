@@ -6,10 +6,9 @@
 #![allow(clippy::result_large_err)]
 
 use crate::diag::{code, item as it, Diagnostic};
-use crate::exceptions::{self, ExceptionInfo};
-use crate::ir::Priority;
+use crate::exceptions;
 use crate::items::{
-    Item, ListItem, MacroItem, PluginRequirement, RuleDef, RuleItem, RuleUpdate, Text,
+    Item, ListItem, MacroItem, PluginRequirement, RuleAttrs, RuleDef, RuleItem, RuleUpdate, Text,
 };
 use crate::span::Span;
 use std::collections::{BTreeSet, HashMap};
@@ -62,16 +61,7 @@ pub struct RuleInfo {
     pub output: String,
     pub output_src: Text,
     pub falco_output_span: Span,
-    pub desc: String,
-    pub priority: Priority,
-    pub source: String,
-    pub enabled: bool,
-    pub warn_evttypes: bool,
-    pub skip_if_unknown_filter: bool,
-    pub capture: bool,
-    pub capture_duration: u64,
-    pub tags: BTreeSet<String>,
-    pub exceptions: Vec<ExceptionInfo>,
+    pub attrs: RuleAttrs,
     pub unknown_source: bool,
     pub index: u32,
     pub visibility: u32,
@@ -274,7 +264,7 @@ impl Collector {
     ) -> Result<Option<usize>, Diagnostic> {
         let prev = self.rule_pos.get(name).copied();
         if let Some(p) = prev.and_then(|i| self.rules.get(i)) {
-            if !p.source.is_empty() && !source.is_empty() && p.source != source {
+            if !p.attrs.source.is_empty() && !source.is_empty() && p.attrs.source != source {
                 return Err(err_at(
                     span,
                     it::RULE,
@@ -321,7 +311,7 @@ impl Collector {
                         "Rule has 'enabled' key but no rule by that name already exists",
                     ));
                 };
-                prev.enabled = enabled;
+                prev.attrs.enabled = enabled;
                 Ok(())
             }
         }
@@ -333,20 +323,20 @@ impl Collector {
         k8s_fields: FieldValidator<'_>,
         warnings: &mut Vec<Diagnostic>,
     ) -> Result<(), Diagnostic> {
-        let prev = self.find_prev_rule(&d.name, &d.source, d.span)?;
-        let unknown_source = !is_known_source(&d.source);
+        let prev = self.find_prev_rule(&d.name, &d.attrs.source, d.span)?;
+        let unknown_source = !is_known_source(&d.attrs.source);
         if unknown_source {
             warnings.push(
                 Diagnostic::warning(
                     code::W_UNKNOWN_SOURCE,
-                    format!("Unknown source {}, skipping", d.source),
+                    format!("Unknown source {}, skipping", d.attrs.source),
                 )
                 .at(d.span)
                 .item(it::RULE, d.name.clone()),
             );
         }
-        let validator = (d.source == SOURCE_K8S_AUDIT).then_some(k8s_fields);
-        for ex in &mut d.exceptions {
+        let validator = (d.attrs.source == SOURCE_K8S_AUDIT).then_some(k8s_fields);
+        for ex in &mut d.attrs.exceptions {
             if !ex.fields.is_valid() {
                 return Err(
                     ex.err("Rule exception item must have fields property with a list of fields")
@@ -363,16 +353,7 @@ impl Collector {
             output: d.output.text.clone(),
             falco_output_span: d.output.span,
             output_src: d.output,
-            desc: d.desc,
-            priority: d.priority,
-            source: d.source,
-            enabled: d.enabled,
-            warn_evttypes: d.warn_evttypes,
-            skip_if_unknown_filter: d.skip_if_unknown_filter,
-            capture: d.capture,
-            capture_duration: d.capture_duration,
-            tags: d.tags,
-            exceptions: d.exceptions,
+            attrs: d.attrs,
             unknown_source,
             index: id,
             visibility: id,
@@ -419,7 +400,7 @@ impl Collector {
             return Ok(());
         };
         let validator =
-            (prev.source == SOURCE_K8S_AUDIT && !prev.unknown_source).then_some(k8s_fields);
+            (prev.attrs.source == SOURCE_K8S_AUDIT && !prev.unknown_source).then_some(k8s_fields);
         if let Some(c) = u.cond.as_ref().filter(|c| !c.text.is_empty()) {
             prev.cond.push(' ');
             prev.cond.push_str(&c.text);
@@ -429,14 +410,14 @@ impl Collector {
             prev.output.push_str(&o.text);
         }
         if let Some(d) = u.desc.as_ref().filter(|d| !d.is_empty()) {
-            prev.desc.push(' ');
-            prev.desc.push_str(d);
+            prev.attrs.desc.push(' ');
+            prev.attrs.desc.push_str(d);
         }
         if let Some(tags) = u.tags {
-            prev.tags.extend(tags);
+            prev.attrs.tags.extend(tags);
         }
         for mut ex in u.exceptions.unwrap_or_default() {
-            match prev.exceptions.iter_mut().find(|e| e.name == ex.name) {
+            match prev.attrs.exceptions.iter_mut().find(|e| e.name == ex.name) {
                 None => {
                     if !ex.fields.is_valid() {
                         return Err(ex.err(
@@ -449,7 +430,7 @@ impl Collector {
                         ));
                     }
                     exceptions::validate(&mut ex, validator)?;
-                    prev.exceptions.push(ex);
+                    prev.attrs.exceptions.push(ex);
                 }
                 Some(p) => {
                     if ex.fields.is_valid() {
@@ -500,32 +481,32 @@ impl Collector {
             prev.output_src = o;
         }
         if let Some(d) = u.desc {
-            prev.desc = d;
+            prev.attrs.desc = d;
         }
         if let Some(t) = u.tags {
-            prev.tags = t;
+            prev.attrs.tags = t;
         }
         // Falco does not default or validate replaced exceptions (spec §3.5).
         if let Some(e) = u.exceptions {
-            prev.exceptions = e;
+            prev.attrs.exceptions = e;
         }
         if let Some(p) = u.priority {
-            prev.priority = p;
+            prev.attrs.priority = p;
         }
         if let Some(v) = u.capture {
-            prev.capture = v;
+            prev.attrs.capture = v;
         }
         if let Some(v) = u.capture_duration {
-            prev.capture_duration = v;
+            prev.attrs.capture_duration = v;
         }
         if let Some(v) = u.enabled {
-            prev.enabled = v;
+            prev.attrs.enabled = v;
         }
         if let Some(v) = u.warn_evttypes {
-            prev.warn_evttypes = v;
+            prev.attrs.warn_evttypes = v;
         }
         if let Some(v) = u.skip_if_unknown_filter {
-            prev.skip_if_unknown_filter = v;
+            prev.attrs.skip_if_unknown_filter = v;
         }
         prev.visibility = id;
         Ok(())

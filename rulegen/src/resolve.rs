@@ -157,29 +157,26 @@ pub fn compile(
     c.compile_lists();
     c.compile_macros()?;
     let rules = c.compile_rules()?;
-    for m in &col.macros {
-        if !c.used_macros.contains(&m.name) {
-            c.warnings.push(
-                Diagnostic::warning(
-                    code::W_UNUSED_MACRO,
-                    "Macro not referred to by any other rule/macro",
-                )
-                .at(m.span)
-                .item(it::MACRO, m.name.clone()),
-            );
-        }
-    }
-    for l in &col.lists {
-        if !c.used_lists.contains(&l.name) {
-            c.warnings.push(
-                Diagnostic::warning(
-                    code::W_UNUSED_LIST,
-                    "List not referred to by any other rule/macro",
-                )
-                .at(l.span)
-                .item(it::LIST, l.name.clone()),
-            );
-        }
+    // Falco warns about every macro and list that no rule or macro refers to.
+    let unused_macros = col
+        .macros
+        .iter()
+        .filter(|m| !c.used_macros.contains(&m.name))
+        .map(|m| (code::W_UNUSED_MACRO, it::MACRO, "Macro", &m.name, m.span));
+    let unused_lists = col
+        .lists
+        .iter()
+        .filter(|l| !c.used_lists.contains(&l.name))
+        .map(|l| (code::W_UNUSED_LIST, it::LIST, "List", &l.name, l.span));
+    for (warning_code, item_type, what, name, span) in unused_macros.chain(unused_lists) {
+        c.warnings.push(
+            Diagnostic::warning(
+                warning_code,
+                format!("{what} not referred to by any other rule/macro"),
+            )
+            .at(span)
+            .item(item_type, name.clone()),
+        );
     }
     Ok(Ruleset {
         files: files.iter().map(|f| f.0.clone()).collect(),
@@ -380,7 +377,7 @@ impl Compiler<'_> {
         for r in &self.col.rules {
             let base = ir::Rule {
                 name: r.name.clone(),
-                desc: r.desc.clone(),
+                desc: r.attrs.desc.clone(),
                 cond: None,
                 condition_text: String::new(),
                 output: ir::Output {
@@ -388,20 +385,20 @@ impl Compiler<'_> {
                     parts: Vec::new(),
                     fields: Vec::new(),
                 },
-                priority: r.priority,
-                source: r.source.clone(),
-                enabled: r.enabled,
-                tags: r.tags.iter().cloned().collect(),
+                priority: r.attrs.priority,
+                source: r.attrs.source.clone(),
+                enabled: r.attrs.enabled,
+                tags: r.attrs.tags.iter().cloned().collect(),
                 span: r.span,
             };
             if r.unknown_source {
                 out.push(base);
                 continue;
             }
-            let k8s = r.source == SOURCE_K8S_AUDIT;
+            let k8s = r.attrs.source == SOURCE_K8S_AUDIT;
             let with_exceptions =
-                exceptions::build_condition(&r.cond, &r.exceptions).map_err(Box::new)?;
-            let lead = usize::from(!r.exceptions.is_empty());
+                exceptions::build_condition(&r.cond, &r.attrs.exceptions).map_err(Box::new)?;
+            let lead = usize::from(!r.attrs.exceptions.is_empty());
             let parsed = self.expand(&with_exceptions);
             let src = CondSrc {
                 parsed,
@@ -451,7 +448,8 @@ impl Compiler<'_> {
                         .with_span(span)
                         .falco(falco_mark(r.falco_output_span))
                         .item(it::RULE_OUTPUT, r.name.clone());
-                    if r.skip_if_unknown_filter && typeck::is_unknown_field_error(&e.message) {
+                    if r.attrs.skip_if_unknown_filter && typeck::is_unknown_field_error(&e.message)
+                    {
                         self.warnings.push(Diagnostic {
                             severity: crate::diag::Severity::Warning,
                             code: code::W_UNKNOWN_FILTER,
@@ -497,7 +495,8 @@ impl Compiler<'_> {
             let cond = match self.lower(&ast, &src, &r.name) {
                 Ok(c) => c,
                 Err(d) => {
-                    if r.skip_if_unknown_filter && typeck::is_unknown_field_error(&d.message) {
+                    if r.attrs.skip_if_unknown_filter && typeck::is_unknown_field_error(&d.message)
+                    {
                         self.warnings.push(Diagnostic {
                             severity: crate::diag::Severity::Warning,
                             code: code::W_UNKNOWN_FILTER,

@@ -188,6 +188,16 @@ pub fn operand(o: &ast::Operand) -> Result<ValueExpr, Problem> {
         ast::Operand::Field(f) => Ok(ValueExpr::Field(field(f)?)),
         ast::Operand::Transform {
             func: Transformer::Val,
+            arg: Some(_),
+            at,
+            ..
+        } => Err(Problem::new(
+            "filter error: transformer 'val' does not support field arguments",
+            *at,
+            3,
+        )),
+        ast::Operand::Transform {
+            func: Transformer::Val,
             args,
             at,
             ..
@@ -205,45 +215,73 @@ pub fn operand(o: &ast::Operand) -> Result<ValueExpr, Problem> {
             at,
             arg,
         } => {
-            if arg.is_some() {
-                return Err(Problem::new(
-                    format!(
-                        "an argument after transformer '{}(...)' is not supported by kaudit yet",
-                        func.name()
-                    ),
-                    *at,
-                    func.name().len(),
-                ));
-            }
             let mut out = Vec::with_capacity(args.len());
             for a in args {
                 out.push(match a {
+                    ast::TArg::List(items) => ir::TArg::List(
+                        items
+                            .iter()
+                            .map(|x| list_item(x, *func, *at))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    ),
                     ast::TArg::Operand(o) => ir::TArg::Value(operand(o)?),
                     ast::TArg::Literal(l) => ir::TArg::Literal(l.clone()),
-                    ast::TArg::List(l) => {
-                        let mut items = Vec::with_capacity(l.len());
-                        for x in l {
-                            match x {
-                                ast::TArg::Literal(s) => items.push(s.clone()),
-                                _ => {
-                                    return Err(Problem::new(
-                                        "only literal values are supported in a transformer list argument",
-                                        *at,
-                                        func.name().len(),
-                                    ))
-                                }
-                            }
-                        }
-                        ir::TArg::List(items)
-                    }
                 });
             }
             check_transformer(*func, &out, *at)?;
+            check_transformer_arg(*func, arg.as_deref(), *at)?;
             Ok(ValueExpr::Transform {
                 func: *func,
                 args: out,
+                arg: arg.clone(),
             })
         }
+    }
+}
+
+/// An item of a `(...)` transformer list argument: a typed operand or a literal.
+fn list_item(a: &ast::TArg, func: Transformer, at: u32) -> Result<ir::TArg, Problem> {
+    match a {
+        ast::TArg::Operand(o) => Ok(ir::TArg::Value(operand(o)?)),
+        ast::TArg::Literal(l) => Ok(ir::TArg::Literal(l.clone())),
+        ast::TArg::List(_) => Err(Problem::new(
+            "filter error: a transformer list argument cannot contain a list",
+            at,
+            func.name().len(),
+        )),
+    }
+}
+
+/// The `[arg]` after a transformer: only `getopt` takes one, a single option character (libs).
+fn check_transformer_arg(func: Transformer, arg: Option<&str>, at: u32) -> Result<(), Problem> {
+    let Some(a) = arg else { return Ok(()) };
+    let name = func.name();
+    let message = match func {
+        Transformer::Getopt if a.len() == 1 => return Ok(()),
+        Transformer::Getopt => "getopt() field argument must be a single option character".into(),
+        Transformer::Join | Transformer::Concat => {
+            format!("transformer '{name}' does not support field arguments")
+        }
+        _ => format!("filter error: transformer '{name}' does not support field arguments"),
+    };
+    Err(Problem::new(message, at, name.len()))
+}
+
+/// Whether a transformer argument yields a list (a list field or transformer, or a `(...)` list).
+fn targ_is_list(a: &ir::TArg) -> bool {
+    match a {
+        ir::TArg::Value(v) => v.is_list(),
+        ir::TArg::Literal(_) => false,
+        ir::TArg::List(_) => true,
+    }
+}
+
+/// Whether a transformer argument yields strings (literals and lists always do, as libs renders the
+/// numeric items of a list as text).
+fn targ_is_string(a: &ir::TArg) -> bool {
+    match a {
+        ir::TArg::Value(v) => v.ty() == FieldType::String,
+        ir::TArg::Literal(_) | ir::TArg::List(_) => true,
     }
 }
 
@@ -279,24 +317,36 @@ fn check_transformer(func: Transformer, args: &[ir::TArg], at: u32) -> Result<()
             _ => err("transformer 'len' requires exactly one field argument".into()),
         },
         Transformer::Join => match args {
-            [ir::TArg::Literal(_), ir::TArg::Value(v)] if v.is_list() => Ok(()),
+            [ir::TArg::Literal(_), list] if targ_is_list(list) => Ok(()),
             _ => err("transformer 'join' requires a separator string and a list field".into()),
         },
         Transformer::Concat => {
             if args.len() < 2 {
                 return err("transformer 'concat' requires at least two arguments".into());
             }
-            if values
-                .iter()
-                .any(|v| v.is_list() || v.ty() != FieldType::String)
+            if args.iter().any(|a| matches!(a, ir::TArg::List(_)))
+                || values
+                    .iter()
+                    .any(|v| v.is_list() || v.ty() != FieldType::String)
             {
                 return err("transformer 'concat' only accepts non-list string arguments".into());
             }
             Ok(())
         }
+        // libs' checks and messages, in its order.
         Transformer::Getopt => match args {
-            [ir::TArg::Value(v), ir::TArg::Literal(_)] if v.is_list() => Ok(()),
-            _ => err("transformer 'getopt' requires a list field and an option string".into()),
+            [list, optstring] => {
+                if !targ_is_list(list) {
+                    err("getopt() first argument must be a list".into())
+                } else if targ_is_list(optstring) {
+                    err("getopt() second argument (optstring) must be a single value".into())
+                } else if !targ_is_string(list) || !targ_is_string(optstring) {
+                    err("getopt() arguments must be strings".into())
+                } else {
+                    Ok(())
+                }
+            }
+            _ => err("getopt() requires exactly 2 arguments: args list and optstring".into()),
         },
         Transformer::Val => err("val() can only be used on the right-hand side".into()),
     }
@@ -545,4 +595,97 @@ pub fn is_unsafe_na_check(c: &ast::Check) -> bool {
             ast::Rhs::List { items, .. } => items.iter().any(|i| i == "<NA>"),
             _ => false,
         }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::FieldId;
+
+    fn typed(text: &str) -> Result<ValueExpr, String> {
+        let o = crate::cond::parse_operand(text).map_err(|e| format!("parse: {e:?}"))?;
+        operand(&o).map_err(|p| p.message)
+    }
+
+    fn groups() -> ir::TArg {
+        ir::TArg::Value(ValueExpr::Field(ir::FieldRef {
+            id: FieldId::KaUserGroups,
+            arg: FieldArg::None,
+        }))
+    }
+
+    #[test]
+    fn getopt_list_and_selector_forms() {
+        let list = typed(r#"getopt(ka.user.groups, "nt:")"#).unwrap();
+        assert_eq!(
+            list,
+            ValueExpr::Transform {
+                func: Transformer::Getopt,
+                args: vec![groups(), ir::TArg::Literal("nt:".into())],
+                arg: None,
+            }
+        );
+        assert!(list.is_list());
+        assert_eq!(list.ty(), FieldType::String);
+        let one = typed(r#"getopt(ka.user.groups, "nt:")[t]"#).unwrap();
+        assert!(!one.is_list(), "a selector gives a single value");
+        assert!(matches!(&one, ValueExpr::Transform { arg: Some(a), .. } if a == "t"));
+        // The optstring may come from a field; the argument list may mix fields and literals.
+        let mixed = typed(r#"getopt(("-n", ka.user.name, ka.user.groups), ka.verb)[n]"#).unwrap();
+        let ValueExpr::Transform { args, .. } = &mixed else {
+            panic!("{mixed:?}")
+        };
+        assert!(matches!(&args[0], ir::TArg::List(items) if items.len() == 3));
+    }
+
+    #[test]
+    fn getopt_errors_are_libs_messages() {
+        for (text, msg) in [
+            (
+                r#"getopt(ka.user.groups)"#,
+                "getopt() requires exactly 2 arguments: args list and optstring",
+            ),
+            (
+                r#"getopt(ka.user.name, "n")"#,
+                "getopt() first argument must be a list",
+            ),
+            (
+                r#"getopt(ka.user.groups, ("n"))"#,
+                "getopt() second argument (optstring) must be a single value",
+            ),
+            (
+                r#"getopt(ka.user.groups, ka.user.groups)"#,
+                "getopt() second argument (optstring) must be a single value",
+            ),
+            (
+                r#"getopt(ka.user.groups, evt.num)"#,
+                "getopt() arguments must be strings",
+            ),
+            (
+                r#"getopt(ka.user.groups, "nt:")[nt]"#,
+                "getopt() field argument must be a single option character",
+            ),
+            (
+                r#"tolower(ka.user.name)[x]"#,
+                "filter error: transformer 'tolower' does not support field arguments",
+            ),
+            (
+                r#"join(",", ka.user.groups)[x]"#,
+                "transformer 'join' does not support field arguments",
+            ),
+            (
+                r#"concat(ka.verb, ("a", "b"))"#,
+                "transformer 'concat' only accepts non-list string arguments",
+            ),
+        ] {
+            assert_eq!(typed(text).err().as_deref(), Some(msg), "{text}");
+        }
+    }
+
+    #[test]
+    fn list_arguments_take_fields_and_numbers() {
+        // join over a literal/field list is a string; a numeric item is accepted (rendered as text).
+        let j = typed(r#"join(",", (ka.user.name, "x", evt.num))"#).unwrap();
+        assert_eq!((j.ty(), j.is_list()), (FieldType::String, false));
+    }
 }

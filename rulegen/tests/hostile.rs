@@ -1,6 +1,10 @@
 //! Hostile rule files: every one errors or loads, in bounded time, without panicking or
 //! overflowing the stack.
 
+mod common;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
 use rulegen::load::{load_files, load_sources};
 use std::time::{Duration, Instant};
 
@@ -17,6 +21,14 @@ fn load_bounded(text: &str) -> rulegen::load::LoadResult {
 
 fn rule(cond: &str) -> String {
     format!("- rule: r\n  desc: d\n  condition: {cond}\n  output: o\n  priority: WARNING\n  source: k8s_audit\n")
+}
+
+/// `PROPTEST_CASES` when set (longer local runs), else `default` (bounded for the normal suite).
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 #[test]
@@ -191,4 +203,138 @@ fn many_misindented_brackets_stay_bounded() {
         .map(|i| format!("- list: l{i}\n  items: [\n    a\n  ]\n"))
         .collect();
     assert!(load_sources(&[("few.yaml", few.as_str())]).is_ok());
+}
+
+/// A rule file's (name, text).
+type NamedText = (String, String);
+
+/// One line- or byte-level change to a rule file.
+#[derive(Debug, Clone)]
+enum Mutation {
+    DeleteLine(usize),
+    DuplicateLine(usize),
+    SwapLines(usize, usize),
+    /// Re-indents a line by the given number of spaces (YAML structure lives in indentation).
+    Indent(usize, usize),
+    DeleteByte(usize),
+    InsertByte(usize, u8),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let byte = proptest::sample::select(b"[]{}()%:,'\"- \n\t#&*!|>=abc.0\\\xc3".to_vec());
+    prop_oneof![
+        any::<usize>().prop_map(Mutation::DeleteLine),
+        any::<usize>().prop_map(Mutation::DuplicateLine),
+        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::SwapLines(a, b)),
+        (any::<usize>(), 0usize..7).prop_map(|(a, n)| Mutation::Indent(a, n)),
+        any::<usize>().prop_map(Mutation::DeleteByte),
+        (any::<usize>(), byte).prop_map(|(a, b)| Mutation::InsertByte(a, b)),
+    ]
+}
+
+fn mutate(text: &str, mutations: &[Mutation]) -> String {
+    let mut lines: Vec<Vec<u8>> = text.lines().map(|l| l.as_bytes().to_vec()).collect();
+    for m in mutations {
+        let n = lines.len();
+        if n == 0 {
+            break;
+        }
+        match *m {
+            Mutation::DeleteLine(i) => {
+                lines.remove(i % n);
+            }
+            Mutation::DuplicateLine(i) => {
+                let l = lines[i % n].clone();
+                lines.insert(i % n, l);
+            }
+            Mutation::SwapLines(a, b) => lines.swap(a % n, b % n),
+            Mutation::Indent(i, spaces) => {
+                let l = &mut lines[i % n];
+                let body: Vec<u8> = l.iter().copied().skip_while(|b| *b == b' ').collect();
+                *l = std::iter::repeat_n(b' ', spaces).chain(body).collect();
+            }
+            Mutation::DeleteByte(i) | Mutation::InsertByte(i, _) => {
+                let l = &mut lines[i % n];
+                let at = (i / n) % (l.len() + 1);
+                match *m {
+                    Mutation::InsertByte(_, b) => l.insert(at, b),
+                    _ if at < l.len() => {
+                        l.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    // A cut multi-byte character becomes U+FFFD, as a lossy reader of the file would see it.
+    String::from_utf8_lossy(&lines.join(&b'\n')).into_owned()
+}
+
+/// Falco's own rule files from the conformance data (test files after the rules they build on),
+/// damaged line- and byte-wise: every variant loads or errors (with a rule set exactly when there is no error), renders its diagnostics, and a loaded
+/// rule set goes through code generation.
+#[test]
+fn mutated_conformance_rule_files_never_panic() {
+    let Some(dir) = common::conformance_dir() else {
+        return;
+    };
+    // (file, the suite's k8s audit rules when the file is a test file that builds on them).
+    let mut files: Vec<(NamedText, Option<NamedText>)> = Vec::new();
+    for suite in ["current", "legacy"] {
+        let read = |sub: &str| -> Vec<NamedText> {
+            let Ok(entries) = std::fs::read_dir(dir.join("rules").join(suite).join(sub)) else {
+                return Vec::new();
+            };
+            let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            paths.sort();
+            paths
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+                .filter_map(|p| Some((p.display().to_string(), std::fs::read_to_string(&p).ok()?)))
+                .collect()
+        };
+        // The generic falco_rules files are for the syscall source; the k8s audit rules are kaudit's.
+        let Some(base) = read("")
+            .into_iter()
+            .find(|(n, _)| n.contains("k8s_audit_rules"))
+        else {
+            continue;
+        };
+        files.extend(read("test").into_iter().map(|f| (f, Some(base.clone()))));
+        files.push((base, None));
+    }
+    assert!(
+        files.len() >= 4,
+        "conformance rule files missing under {}",
+        dir.display()
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: cases(96),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let cases = (
+        any::<proptest::sample::Index>(),
+        proptest::collection::vec(mutation(), 1..6),
+    );
+    let loaded = std::cell::Cell::new(0u32);
+    runner
+        .run(&cases, |(which, mutations)| {
+            let ((name, text), base) = which.get(&files);
+            let mutated = mutate(text, &mutations);
+            let mut sources: Vec<(&str, &str)> =
+                base.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+            sources.push((name.as_str(), mutated.as_str()));
+            let res = load_sources(&sources);
+            prop_assert_eq!(res.is_ok(), res.errors().next().is_none());
+            let _ = res.render();
+            if let Some(ruleset) = &res.ruleset {
+                let _ = rulegen::codegen::generate(ruleset);
+                loaded.set(loaded.get() + 1);
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Small mutations leave many files loadable: those must have reached code generation.
+    assert!(loaded.get() > 0, "no mutated file loaded");
 }

@@ -138,15 +138,16 @@ pub fn missing<'e>() -> Values<'e> {
     Values::new()
 }
 
-/// One literal value (transformer arguments such as `concat(x, "-")`).
-pub fn literal(s: &'static str) -> Values<'static> {
+/// One literal value (transformer arguments such as `concat(x, "-")`). Generic over the lifetime because
+/// `Values` is invariant: literals must mix with event values in one argument list.
+pub fn literal<'e>(s: &'static str) -> Values<'e> {
     let mut v = Values::new();
     v.push(Val::Str(Cow::Borrowed(s)));
     v
 }
 
 /// Literal values (a parenthesised list as a transformer argument).
-pub fn literals(items: &[&'static str]) -> Values<'static> {
+pub fn literals<'e>(items: &[&'static str]) -> Values<'e> {
     items.iter().map(|s| Val::Str(Cow::Borrowed(*s))).collect()
 }
 
@@ -197,10 +198,26 @@ pub fn concat<'e>(parts: &[&Values<'e>]) -> Values<'e> {
     transform::concat(&owned)
 }
 
-/// `getopt()` is not supported by the runtime yet (the interpreter gives missing too).
-pub fn getopt<'e>(v: &Values<'e>, optstring: &str) -> Values<'e> {
-    let _ = (v, optstring);
-    Values::new()
+/// A `(...)` transformer list argument from its items' values: flattened, missing when any item is
+/// missing (`transform::extend_list`).
+pub fn list<'e>(items: &[&Values<'e>]) -> Values<'e> {
+    let mut out = Values::new();
+    for item in items {
+        if item.is_empty() {
+            return Values::new();
+        }
+        transform::extend_list(&mut out, &mut (*item).clone());
+    }
+    out
+}
+
+/// `getopt(args, optstring)` (`selector` `None`) / `getopt(args, optstring)[c]`: the optstring is the
+/// first value of `optstring` (missing optstring → missing).
+pub fn getopt<'e>(args: &Values<'e>, optstring: &Values<'_>, selector: Option<u8>) -> Values<'e> {
+    let Some(opts) = optstring.first().and_then(Val::as_str) else {
+        return Values::new();
+    };
+    transformed(args, |out| transform::getopt(opts, selector, out))
 }
 
 /// A field reference (rule tables of generated code).
@@ -263,6 +280,39 @@ mod tests {
         let mut m = M;
         mask_and(&mut m, &mask_of(&[3, 127]));
         assert_eq!(m, mask_of::<2>(&[3, 127]));
+    }
+
+    #[test]
+    fn list_arguments_and_getopt() {
+        let owned = String::from("alice");
+        let user: Values<'_> = [Val::Str(Cow::Borrowed(owned.as_str()))]
+            .into_iter()
+            .collect();
+        // Literals and event values mix in one list; a missing item makes it missing.
+        let l = list(&[&literal("-u"), &user]);
+        assert_eq!(
+            l.iter().filter_map(Val::as_str).collect::<Vec<_>>(),
+            ["-u", "alice"]
+        );
+        assert!(list(&[&literal("-u"), &Values::new()]).is_empty());
+        let u = getopt(&l, &literal("u:"), Some(b'u'));
+        assert_eq!(
+            u.iter().filter_map(Val::as_str).collect::<Vec<_>>(),
+            ["alice"]
+        );
+        let all = getopt(&l, &literal("u:"), None);
+        assert_eq!(
+            all.iter().filter_map(Val::as_str).collect::<Vec<_>>(),
+            ["u", "alice"]
+        );
+        assert!(
+            getopt(&l, &Values::new(), None).is_empty(),
+            "missing optstring"
+        );
+        assert!(
+            getopt(&l, &literal("u:x"), Some(b'x')).is_empty(),
+            "absent option"
+        );
     }
 
     #[test]

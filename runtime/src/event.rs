@@ -1,13 +1,11 @@
 //! The audit event view: a lazy, borrowing view over the JSON bytes of ONE audit event.
 //!
-//! `Event::parse(bytes)` validates the whole JSON text once and tapes the top-level object, except
-//! the (large) `requestObject`/`responseObject` values, which are validated but taped only when a field
-//! first needs them (cached per event). Strings borrow from the input.
+//! `Event::parse(bytes)` validates the whole JSON text once and tapes all of it in that pass; the
+//! well-known top-level members are indexed. Strings borrow from the input.
 
 use crate::fields::time::parse_rfc3339_ns;
 use crate::json::{self, Kind, Node, Tok};
 use std::borrow::Cow;
-use std::cell::OnceCell;
 use std::fmt;
 
 /// Why a byte slice is not an acceptable audit event.
@@ -80,16 +78,18 @@ impl Top {
     }
 }
 
-/// Members whose object/array values are taped lazily.
-const LAZY_KEYS: &[&str] = &["requestObject", "responseObject", "items"];
-
 /// A parsed audit event borrowing its JSON text.
+///
+/// The token tape covers the whole event (nested `requestObject`/`responseObject` included), built in
+/// the one validating pass: fields never rescan the text. The tape is owned (`parse`) or borrowed from
+/// a tape built for a larger document (`from_tape`, used by the webhook to parse a body exactly once).
 pub struct Event<'a> {
-    raw: &'a [u8],
-    top: Vec<Tok>,
+    /// The text the tape's offsets refer to (the event itself, or the whole document holding it).
+    src: &'a [u8],
+    toks: Cow<'a, [Tok]>,
+    /// Tape index of the event's object.
+    root: usize,
     known: [u32; TOP_COUNT],
-    request: OnceCell<Vec<Tok>>,
-    response: OnceCell<Vec<Tok>>,
     time_ns: Option<u64>,
     num: u64,
     first_time_ns: Option<u64>,
@@ -108,20 +108,31 @@ impl<'a> Event<'a> {
     /// Validates `raw` as one JSON object and indexes its top-level members.
     /// Invalid UTF-8 in strings is rejected (the API server always sends UTF-8).
     pub fn parse(raw: &'a [u8]) -> Result<Event<'a>, EventError> {
-        let mut top = Vec::with_capacity(64);
-        json::parse_value(raw, 0, raw.len(), LAZY_KEYS, &mut top).map_err(|e| EventError {
+        // About one token per dozen bytes in audit events: one allocation, no regrowth.
+        let mut tape = Vec::with_capacity(raw.len() / 12 + 16);
+        json::parse_value(raw, 0, raw.len(), &[], &mut tape).map_err(|e| EventError {
             offset: e.offset,
             msg: format!("cannot parse JSON: {}", e.msg),
         })?;
-        let root = top.first().copied();
-        if root.map(|t| t.kind) != Some(Kind::Obj) {
+        Event::from_tape(raw, Cow::Owned(tape), 0)
+    }
+
+    /// The event whose object is token `root` of `toks`, a tape `json::parse_value` built over `src`
+    /// (no second validation). A tape from anywhere else cannot cause a panic, only wrong field values.
+    pub fn from_tape(
+        src: &'a [u8],
+        toks: Cow<'a, [Tok]>,
+        root: usize,
+    ) -> Result<Event<'a>, EventError> {
+        let root_tok = toks.get(root).copied();
+        if root_tok.map(|t| t.kind) != Some(Kind::Obj) {
             return Err(EventError {
-                offset: 0,
+                offset: root_tok.map_or(0, |t| t.start as usize),
                 msg: "not a JSON object".into(),
             });
         }
         let mut known = [ABSENT; TOP_COUNT];
-        if let Some(root) = Node::new(raw, &top, 0) {
+        if let Some(root) = Node::new(src, &toks, root) {
             for (k, v) in root.members() {
                 let slot = match k.kind() {
                     Kind::Str => Top::from_bytes(k.raw_bytes()),
@@ -136,11 +147,10 @@ impl<'a> Event<'a> {
             }
         }
         let mut ev = Event {
-            raw,
-            top,
+            src,
+            toks,
+            root,
             known,
-            request: OnceCell::new(),
-            response: OnceCell::new(),
             time_ns: None,
             num: 0,
             first_time_ns: None,
@@ -152,19 +162,30 @@ impl<'a> Event<'a> {
         Ok(ev)
     }
 
-    /// The JSON text this event was parsed from (UTF-8, as parsing checked).
-    pub fn text(&self) -> &'a str {
-        std::str::from_utf8(self.raw).unwrap_or("")
+    fn root(&self) -> Option<Node<'_, 'a>> {
+        Node::new(self.src, &self.toks, self.root)
     }
 
-    /// The bytes this event was parsed from.
+    /// The JSON text of this event (UTF-8, as parsing checked).
+    pub fn text(&self) -> &'a str {
+        std::str::from_utf8(self.raw()).unwrap_or("")
+    }
+
+    /// The bytes of this event's JSON object.
     pub fn raw(&self) -> &'a [u8] {
-        self.raw
+        self.toks
+            .get(self.root)
+            .and_then(|t| self.src.get(t.start as usize..t.end as usize))
+            .unwrap_or(&[])
     }
 
     /// The event as compact JSON (blanks outside strings removed), as upstream stores it.
     pub fn compact_text(&self) -> Cow<'a, str> {
-        json::compact(self.text())
+        if self.root().is_some_and(|r| r.has_blanks()) {
+            json::compact(self.text())
+        } else {
+            Cow::Borrowed(self.text())
+        }
     }
 
     /// A well-known top-level member.
@@ -173,20 +194,18 @@ impl<'a> Event<'a> {
         if idx == ABSENT {
             return None;
         }
-        self.resolve(idx as usize)
+        Node::new(self.src, &self.toks, idx as usize)
     }
 
-    /// The first top-level member named `key` (resolving lazily taped values).
+    /// The first top-level member named `key`.
     pub fn member(&self, key: &str) -> Option<Node<'_, 'a>> {
         if let Some(t) = Top::from_key(key) {
             return self.top(t);
         }
-        let root = Node::new(self.raw, &self.top, 0)?;
-        let v = root
+        self.root()?
             .members()
             .find(|(k, _)| k.str_eq(key))
-            .map(|(_, v)| v)?;
-        self.resolve(v.index())
+            .map(|(_, v)| v)
     }
 
     /// Whether the top-level object has an `auditID` member (the gate of every `ka.*` field).
@@ -194,52 +213,12 @@ impl<'a> Event<'a> {
         self.known[Top::AuditId as usize] != ABSENT
     }
 
-    /// Every top-level member, in document order (lazy values resolved).
+    /// Every top-level member, in document order.
     pub fn members(&self) -> impl Iterator<Item = (Cow<'a, str>, Node<'_, 'a>)> + '_ {
-        Node::new(self.raw, &self.top, 0)
+        self.root()
             .into_iter()
             .flat_map(|root| root.members())
-            .filter_map(move |(k, v)| Some((k.as_str()?, self.resolve(v.index())?)))
-    }
-
-    fn resolve(&self, idx: usize) -> Option<Node<'_, 'a>> {
-        let tok = *self.top.get(idx)?;
-        if tok.kind != Kind::Lazy {
-            return Node::new(self.raw, &self.top, idx);
-        }
-        let cell = if self.known[Top::RequestObject as usize] == idx as u32 {
-            &self.request
-        } else if self.known[Top::ResponseObject as usize] == idx as u32 {
-            &self.response
-        } else {
-            // Other lazy members (`items`, later duplicates) are not cached: rare and read once.
-            return None;
-        };
-        let tape = cell.get_or_init(|| {
-            let mut t = Vec::new();
-            // Already validated as part of the event, so this cannot fail; an empty tape reads as absent.
-            if json::parse_value(
-                self.raw(),
-                tok.start as usize,
-                tok.end as usize,
-                &[],
-                &mut t,
-            )
-            .is_err()
-            {
-                t.clear();
-            }
-            t
-        });
-        Node::new(self.raw, tape, 0)
-    }
-
-    /// Byte range of a lazily taped top-level member (for ingestion of `items`).
-    pub(crate) fn lazy_range(&self, key: &str) -> Option<(usize, usize)> {
-        let root = Node::new(self.raw, &self.top, 0)?;
-        let (_, v) = root.members().find(|(k, _)| k.str_eq(key))?;
-        let t = self.top.get(v.index())?;
-        (t.kind == Kind::Lazy).then_some((t.start as usize, t.end as usize))
+            .filter_map(|(k, v)| Some((k.as_str()?, v)))
     }
 
     /// `stageTimestamp` in ns since the epoch; `None` when absent or not RFC 3339 (ingestion drops such events).
@@ -330,17 +309,14 @@ mod tests {
     }
 
     #[test]
-    fn lazy_objects_are_taped_on_demand_and_cached() {
+    fn nested_objects_are_taped_in_the_one_pass() {
         let ev = Event::parse(EV.as_bytes()).unwrap();
-        assert!(ev.request.get().is_none());
         let img = ev
             .top(Top::RequestObject)
             .unwrap()
             .path(&["spec", "containers", "0", "image"])
             .unwrap();
         assert_eq!(img.text(), "nginx");
-        assert!(ev.request.get().is_some());
-        assert!(ev.response.get().is_none());
         assert_eq!(
             ev.member("responseObject")
                 .unwrap()
@@ -353,6 +329,35 @@ mod tests {
             ev.top(Top::RequestObject).unwrap().text(),
             r#"{"spec":{"containers":[{"image":"nginx"}]}}"#
         );
+    }
+
+    #[test]
+    fn events_over_a_shared_tape_read_like_parsed_ones() {
+        let doc = format!("[{EV}, {{\"auditID\":\"b\"}}]");
+        let mut tape = Vec::new();
+        json::parse_value(doc.as_bytes(), 0, doc.len(), &[], &mut tape).unwrap();
+        let roots: Vec<usize> = Node::new(doc.as_bytes(), &tape, 0)
+            .unwrap()
+            .elements()
+            .map(|n| n.index())
+            .collect();
+        let a = Event::from_tape(doc.as_bytes(), Cow::Borrowed(&tape), roots[0]).unwrap();
+        assert_eq!(a.raw(), EV.as_bytes());
+        assert_eq!(a.top(Top::Verb).unwrap().text(), "get");
+        assert_eq!(a.time_ns(), Event::parse(EV.as_bytes()).unwrap().time_ns());
+        assert!(
+            a.compact_text().len() < EV.len(),
+            "the newline and blanks are dropped"
+        );
+        let b = Event::from_tape(doc.as_bytes(), Cow::Borrowed(&tape), roots[1]).unwrap();
+        assert_eq!(b.top(Top::AuditId).unwrap().text(), "b");
+        assert!(b.top(Top::Verb).is_none());
+        assert!(matches!(
+            b.compact_text(),
+            Cow::Borrowed(r#"{"auditID":"b"}"#)
+        ));
+        assert!(Event::from_tape(doc.as_bytes(), Cow::Borrowed(&tape), 0).is_err());
+        assert!(Event::from_tape(doc.as_bytes(), Cow::Borrowed(&tape), 10_000).is_err());
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! while the other events of the document go through.
 
 use crate::event::{Event, Top};
+use crate::json::{self, Kind, Node, Tok};
+use std::borrow::Cow;
 use std::fmt;
 
 /// Error text upstream logs for JSON that is neither an Event, an EventList nor an array of those.
@@ -44,101 +46,198 @@ pub struct Split<'d> {
     pub dropped: Vec<IngestError>,
 }
 
-/// Splits `doc` into parsed events (each borrowing a sub-slice of `doc`), dropping events without a
-/// valid `stageTimestamp` or whose compact JSON exceeds `max_event_size`. `Err` drops the whole document.
-/// Preferred entry point: every event is parsed exactly once.
-pub fn split_document(doc: &[u8], max_event_size: usize) -> Result<Split<'_>, IngestError> {
-    let mut split = Split::default();
-    for piece in pieces(doc)? {
+/// A document parsed once: the tape of the whole document, the tape index of every accepted event's
+/// object (`Event::from_tape(doc, tape, root)` reads it without parsing again), and the events dropped
+/// individually.
+#[derive(Debug, Default)]
+pub struct DocTape {
+    pub tape: Vec<Tok>,
+    pub roots: Vec<usize>,
+    pub dropped: Vec<IngestError>,
+}
+
+/// Parses `doc` once and finds its events, dropping events without a valid `stageTimestamp` or whose
+/// compact JSON exceeds `max_event_size`. `Err` drops the whole document.
+pub fn split_tape(doc: &[u8], max_event_size: usize) -> Result<DocTape, IngestError> {
+    let (tape, pieces) = pieces(doc)?;
+    let mut out = DocTape {
+        roots: Vec::with_capacity(pieces.len()),
+        ..DocTape::default()
+    };
+    for piece in pieces {
         match piece {
-            Piece::Parsed(ev, at) => accept(ev, at, max_event_size, &mut split),
-            Piece::Unparsable(at, _) => split.dropped.push(IngestError {
+            Piece::Event(root) => match Event::from_tape(doc, Cow::Borrowed(&tape), root) {
+                Ok(ev) => match check(&ev) {
+                    Ok(()) if ev.compact_text().len() <= max_event_size => out.roots.push(root),
+                    Ok(()) => out.dropped.push(IngestError {
+                        offset: ev_offset(&tape, root),
+                        msg: format!("{TOO_LARGE_PREFIX}: size={}", ev.compact_text().len()),
+                    }),
+                    Err(msg) => out.dropped.push(IngestError {
+                        offset: ev_offset(&tape, root),
+                        msg,
+                    }),
+                },
+                Err(e) => out.dropped.push(IngestError {
+                    offset: e.offset,
+                    msg: e.msg,
+                }),
+            },
+            Piece::Unparsable(at, _) => out.dropped.push(IngestError {
                 offset: at,
                 msg: "can't read stageTimestamp".into(),
             }),
         }
     }
+    out.tape = tape;
+    Ok(out)
+}
+
+/// Splits `doc` into parsed events (each borrowing a sub-slice of `doc`), dropping events without a
+/// valid `stageTimestamp` or whose compact JSON exceeds `max_event_size`. `Err` drops the whole document.
+/// Every event is parsed exactly once (each gets its own copy of its part of the document's tape).
+pub fn split_document(doc: &[u8], max_event_size: usize) -> Result<Split<'_>, IngestError> {
+    let t = split_tape(doc, max_event_size)?;
+    let mut split = Split {
+        events: Vec::with_capacity(t.roots.len()),
+        dropped: t.dropped,
+    };
+    for &root in &t.roots {
+        let Some(sub) = subtree(&t.tape, root) else {
+            continue;
+        };
+        if let Ok(ev) = Event::from_tape(doc, Cow::Owned(sub), 0) {
+            split.events.push(ev);
+        }
+    }
     Ok(split)
+}
+
+/// The tokens of the subtree at `root`, re-indexed so that `root` is token 0 (offsets stay absolute).
+fn subtree(tape: &[Tok], root: usize) -> Option<Vec<Tok>> {
+    let end = tape.get(root)?.next as usize;
+    let base = root as u32;
+    Some(
+        tape.get(root..end)?
+            .iter()
+            .map(|t| Tok {
+                next: t.next.saturating_sub(base),
+                ..*t
+            })
+            .collect(),
+    )
+}
+
+fn ev_offset(tape: &[Tok], root: usize) -> usize {
+    tape.get(root).map_or(0, |t| t.start as usize)
+}
+
+/// Why an event cannot be evaluated (no valid time), as upstream words it.
+fn check(ev: &Event<'_>) -> Result<(), String> {
+    if ev.time_ns().is_some() {
+        return Ok(());
+    }
+    Err(match ev.top(Top::StageTimestamp) {
+        None => "can't read stageTimestamp".to_string(),
+        Some(ts) => format!(
+            "parsing time {:?}: cannot parse as RFC 3339",
+            ts.as_str().unwrap_or_default()
+        ),
+    })
 }
 
 /// Splits `doc` into the byte slices of its events (sub-slices of `doc`), in document order, without
 /// the per-event time and size checks (callers parse each slice with `Event::parse`). `Err` drops the
 /// whole document.
 pub fn split_events(doc: &[u8]) -> Result<Vec<&[u8]>, IngestError> {
-    Ok(pieces(doc)?
+    let (tape, pieces) = pieces(doc)?;
+    Ok(pieces
         .into_iter()
         .map(|p| match p {
-            Piece::Parsed(ev, _) => ev.raw(),
+            Piece::Event(root) => tape
+                .get(root)
+                .and_then(|t| doc.get(t.start as usize..t.end as usize))
+                .unwrap_or(&[]),
             Piece::Unparsable(_, raw) => raw,
         })
         .collect())
 }
 
-/// One event of a document: parsed, or an EventList item that is not a JSON object.
+/// One event of a document: the tape index of its object, or an EventList item that is not a JSON
+/// object.
 enum Piece<'d> {
-    Parsed(Event<'d>, usize),
+    Event(usize),
     Unparsable(usize, &'d [u8]),
 }
 
-fn pieces(doc: &[u8]) -> Result<Vec<Piece<'_>>, IngestError> {
-    let start = skip_ws(doc, 0);
-    let end = trim_end(doc);
-    if start >= end {
+/// Parses the whole document (one validating pass), then finds its events on the tape.
+fn pieces(doc: &[u8]) -> Result<(Vec<Tok>, Vec<Piece<'_>>), IngestError> {
+    if doc
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+    {
         return Err(IngestError {
-            offset: start,
+            offset: doc.len(),
             msg: "cannot parse JSON: cannot parse empty string".into(),
         });
     }
+    let mut tape = Vec::with_capacity(doc.len() / 12 + 16);
+    json::parse_value(doc, 0, doc.len(), &[], &mut tape).map_err(|e| IngestError {
+        offset: e.offset,
+        msg: format!("cannot parse JSON: {}", e.msg),
+    })?;
     let mut out = Vec::new();
-    document(doc, start, end, 0, &mut out)?;
-    Ok(out)
+    if let Some(root) = Node::new(doc, &tape, 0) {
+        document(doc, &tape, root, 0, &mut out)?;
+    }
+    Ok((tape, out))
 }
 
-/// One (sub)document at `doc[start..end]` (trimmed).
+/// One (sub)document: an Event, an EventList or an array of documents.
 fn document<'d>(
     doc: &'d [u8],
-    start: usize,
-    end: usize,
+    tape: &[Tok],
+    node: Node<'_, 'd>,
     depth: u32,
     out: &mut Vec<Piece<'d>>,
 ) -> Result<(), IngestError> {
-    match doc.get(start) {
-        Some(b'[') => {
+    let start = node_offset(tape, node);
+    match node.kind() {
+        Kind::Arr => {
             if depth >= MAX_ARRAY_NESTING {
                 return Err(IngestError {
                     offset: start,
                     msg: "cannot parse JSON: nesting too deep".into(),
                 });
             }
-            for (s, e) in array_elements(doc, start, end)? {
-                document(doc, s, e, depth + 1, out)?;
+            for el in node.elements() {
+                document(doc, tape, el, depth + 1, out)?;
             }
             Ok(())
         }
-        Some(b'{') => {
-            let slice = doc.get(start..end).unwrap_or(&[]);
-            let ev = Event::parse(slice).map_err(|e| IngestError {
-                offset: start + e.offset,
-                msg: e.msg,
-            })?;
-            let kind = ev.top(Top::Kind).and_then(|k| k.as_str());
+        Kind::Obj => {
+            // First `kind` member wins, as for every top-level member of an event.
+            let kind = node
+                .members()
+                .find(|(k, _)| k.str_eq("kind"))
+                .and_then(|(_, v)| v.as_str());
             match kind.as_deref() {
                 Some("Event") => {
-                    out.push(Piece::Parsed(ev, start));
+                    out.push(Piece::Event(node.index()));
                     Ok(())
                 }
                 Some("EventList") => {
-                    let (is, ie) = ev
-                        .lazy_range("items")
+                    let items = node
+                        .members()
+                        .find(|(k, _)| k.str_eq("items"))
+                        .map(|(_, v)| v)
+                        .filter(|v| v.is_array())
                         .ok_or_else(|| not_recognized(start))?;
-                    if doc.get(start + is) != Some(&b'[') {
-                        return Err(not_recognized(start));
-                    }
-                    for (s, e) in array_elements(doc, start + is, start + ie)? {
-                        let item = doc.get(s..e).unwrap_or(&[]);
-                        out.push(match Event::parse(item) {
-                            Ok(ev) => Piece::Parsed(ev, s),
-                            Err(_) => Piece::Unparsable(s, item),
+                    for item in items.elements() {
+                        out.push(if item.is_object() {
+                            Piece::Event(item.index())
+                        } else {
+                            Piece::Unparsable(node_offset(tape, item), raw_of(doc, tape, item))
                         });
                     }
                     Ok(())
@@ -146,40 +245,25 @@ fn document<'d>(
                 _ => Err(not_recognized(start)),
             }
         }
-        _ => {
-            // Validate first so that invalid JSON reports as such, as upstream does.
-            let mut tape = Vec::new();
-            crate::json::parse_value(doc, start, end, &[], &mut tape).map_err(|e| IngestError {
-                offset: e.offset,
-                msg: format!("cannot parse JSON: {}", e.msg),
-            })?;
-            Err(not_recognized(start))
-        }
+        _ => Err(not_recognized(start)),
     }
 }
 
-/// Keeps `ev` unless it lacks a valid time or is too large.
-fn accept<'d>(ev: Event<'d>, at: usize, max: usize, out: &mut Split<'d>) {
-    if ev.time_ns().is_none() {
-        let msg = match ev.top(Top::StageTimestamp) {
-            None => "can't read stageTimestamp".to_string(),
-            Some(ts) => format!(
-                "parsing time {:?}: cannot parse as RFC 3339",
-                ts.as_str().unwrap_or_default()
-            ),
-        };
-        out.dropped.push(IngestError { offset: at, msg });
-        return;
-    }
-    let size = ev.compact_text().len();
-    if size > max {
-        out.dropped.push(IngestError {
-            offset: at,
-            msg: format!("{TOO_LARGE_PREFIX}: size={size}"),
-        });
-        return;
-    }
-    out.events.push(ev);
+fn node_offset(tape: &[Tok], node: Node<'_, '_>) -> usize {
+    ev_offset(tape, node.index())
+}
+
+/// The source text of a token (strings with their quotes).
+fn raw_of<'d>(doc: &'d [u8], tape: &[Tok], node: Node<'_, 'd>) -> &'d [u8] {
+    let Some(t) = tape.get(node.index()) else {
+        return &[];
+    };
+    let (s, e) = if node.is_str() {
+        ((t.start as usize).saturating_sub(1), t.end as usize + 1)
+    } else {
+        (t.start as usize, t.end as usize)
+    };
+    doc.get(s..e).unwrap_or(&[])
 }
 
 fn not_recognized(offset: usize) -> IngestError {
@@ -187,85 +271,6 @@ fn not_recognized(offset: usize) -> IngestError {
         offset,
         msg: NOT_RECOGNIZED.into(),
     }
-}
-
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while let Some(b' ' | b'\n' | b'\r' | b'\t') = b.get(i) {
-        i += 1;
-    }
-    i
-}
-
-fn trim_end(b: &[u8]) -> usize {
-    let mut e = b.len();
-    while e > 0 && matches!(b.get(e - 1), Some(b' ' | b'\n' | b'\r' | b'\t')) {
-        e -= 1;
-    }
-    e
-}
-
-/// Splits the array at `doc[start..end]` (`[` at `start`, `]` at `end - 1`) into trimmed element
-/// ranges. Checks the separators; the elements themselves are validated by whoever parses them.
-fn array_elements(
-    doc: &[u8],
-    start: usize,
-    end: usize,
-) -> Result<Vec<(usize, usize)>, IngestError> {
-    let bad = |offset: usize, msg: &str| IngestError {
-        offset,
-        msg: format!("cannot parse JSON: {msg}"),
-    };
-    if end < start + 2 || doc.get(end - 1) != Some(&b']') {
-        return Err(bad(end, "unterminated array"));
-    }
-    let inner_end = end - 1;
-    let mut out = Vec::new();
-    let mut i = skip_ws(doc, start + 1);
-    if i == inner_end {
-        return Ok(out);
-    }
-    loop {
-        let s = i;
-        i = value_end(doc, i, inner_end).ok_or_else(|| bad(s, "unterminated value"))?;
-        let e = trim_end(doc.get(..i).unwrap_or(&[])).max(s);
-        if e == s {
-            return Err(bad(s, "missing value"));
-        }
-        out.push((s, e));
-        if i == inner_end {
-            return Ok(out);
-        }
-        // value_end stops on a top-level ','.
-        i = skip_ws(doc, i + 1);
-        if i >= inner_end {
-            return Err(bad(i, "missing value after ','"));
-        }
-    }
-}
-
-/// Index of the `,` ending the value starting at `i`, or `limit` when it runs to the end.
-fn value_end(doc: &[u8], mut i: usize, limit: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    while i < limit {
-        match doc.get(i)? {
-            b'"' => {
-                i += 1;
-                loop {
-                    match doc.get(i)? {
-                        b'\\' => i += 2,
-                        b'"' => break,
-                        _ => i += 1,
-                    }
-                }
-            }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => depth = depth.checked_sub(1)?,
-            b',' if depth == 0 => return Some(i),
-            _ => {}
-        }
-        i += 1;
-    }
-    (depth == 0).then_some(limit)
 }
 
 #[cfg(test)]

@@ -403,6 +403,32 @@ mod tests {
     }
 
     #[test]
+    fn nanosecond_fields_render_zero_padded() {
+        let rules = "- rule: t\n  desc: d\n  condition: ka.verb exists\n  output: ns=%evt.rawtime.ns rel=%evt.reltime reln=%evt.reltime.ns s=%evt.rawtime.s\n  priority: NOTICE\n  source: k8s_audit\n";
+        let res = rulegen::load::load_sources(&[("r.yaml", rules)]);
+        let engine = Interpreter::new(res.ruleset.as_ref().expect("rules load")).expect("compile");
+        let settings = Settings::default();
+        let plan = settings.plan(engine.rules());
+        let mut format = AlertFormat::new(&settings);
+        format.zone = LocalZone::Utc;
+        let mut r = Replayer::new(&engine, &plan, &format);
+        let data = format!(
+            "{}\n{}\n",
+            ev("a", "get").replace("05Z", "05.000005Z"),
+            ev("a", "get").replace("05Z", "05.000005042Z")
+        );
+        let mut input = Input::from_reader("mem", Box::new(io::Cursor::new(data.into_bytes())));
+        let (mut out, mut diag) = (Vec::new(), Vec::new());
+        r.feed_input(&mut input, &mut out, &mut diag)
+            .expect("in-memory I/O");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "03:04:05.000005000: Notice ns=000005000 rel=000000000 reln=000000000 s=1704164645\n\
+             03:04:05.000005042: Notice ns=000005042 rel=000000042 reln=000000042 s=1704164645\n"
+        );
+    }
+
+    #[test]
     fn summary_lists_rules_and_bad_lines() {
         let mut stats = ReplayStats {
             events: 3,

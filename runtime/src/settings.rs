@@ -367,6 +367,8 @@ mod tests {
         let mut s = Settings::default();
         assert!(s.apply_override("rule_matching=some").is_err());
         assert!(s.apply_override("priority=loud").is_err());
+        // Falco's spellings only (the same parser as rule files): no `warn` alias.
+        assert!(s.apply_override("priority=warn").is_err());
         assert!(s.apply_override("json_output=tRUE").is_err());
         assert!(s.apply_override("no_such_key=1").is_err());
         assert!(s.apply_override("json_output").is_err());

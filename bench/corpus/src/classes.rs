@@ -159,6 +159,20 @@ fn allowed(mut env: Envelope) -> Envelope {
     env
 }
 
+/// The object name in the URI of a write: none for a create, which posts to the collection.
+fn written_name(verb: &str, name: String) -> Option<String> {
+    (verb != "create").then_some(name)
+}
+
+/// The status code of a successful write: 201 Created for a create, else 200 OK.
+fn write_code(verb: &str) -> i64 {
+    if verb == "create" {
+        201
+    } else {
+        200
+    }
+}
+
 /// (resource, group, version, namespaced, weight)
 const READ_RESOURCES: &[(&str, &str, &str, bool, u64)] = &[
     ("pods", "", "v1", true, 20),
@@ -331,12 +345,13 @@ fn deployment_write(rng: &mut Rng, micros: u64) -> Envelope {
     let app = *rng.pick(APPS);
     let verb = *rng.pick(&["create", "update", "patch", "patch", "patch"]);
     let user = users::writer(rng);
-    let name = if verb == "create" {
-        None
-    } else {
-        Some(app.to_string())
-    };
-    let t = target("deployments", "apps", "v1", Some(ns.clone()), name);
+    let t = target(
+        "deployments",
+        "apps",
+        "v1",
+        Some(ns.clone()),
+        written_name(verb, app.to_string()),
+    );
     let uri = if verb == "create" {
         format!(
             "{}?fieldManager=kubectl-client-side-apply&fieldValidation=Strict",
@@ -347,7 +362,7 @@ fn deployment_write(rng: &mut Rng, micros: u64) -> Envelope {
     };
     let mut env = allowed(Envelope::new(verb, user, t, uri));
     env.level = "RequestResponse";
-    env.code = if verb == "create" { 201 } else { 200 };
+    env.code = write_code(verb);
     env.request_object = Some(match verb {
         "patch" => {
             obj! { "spec" => obj! { "template" => obj! { "metadata" => obj! { "annotations" => obj! {
@@ -371,16 +386,12 @@ fn configmap_write(rng: &mut Rng) -> Envelope {
         "",
         "v1",
         Some(ns.clone()),
-        if verb == "create" {
-            None
-        } else {
-            Some(name.clone())
-        },
+        written_name(verb, name.clone()),
     );
     let uri = t.path();
     let mut env = allowed(Envelope::new(verb, user, t, uri));
     env.level = "Request";
-    env.code = if verb == "create" { 201 } else { 200 };
+    env.code = write_code(verb);
     let credentials = rng.chance(100);
     env.request_object = Some(configmap(rng, &ns, &name, credentials));
     env
@@ -396,16 +407,10 @@ fn secret_write(rng: &mut Rng) -> Envelope {
         users::writer(rng)
     };
     let name = format!("{}-tls", rng.pick(APPS));
-    let t = target(
-        "secrets",
-        "",
-        "v1",
-        Some(ns),
-        if verb == "create" { None } else { Some(name) },
-    );
+    let t = target("secrets", "", "v1", Some(ns), written_name(verb, name));
     let uri = t.path();
     let mut env = allowed(Envelope::new(verb, user, t, uri));
-    env.code = if verb == "create" { 201 } else { 200 };
+    env.code = write_code(verb);
     env
 }
 
@@ -505,7 +510,7 @@ fn binding_write(rng: &mut Rng) -> Envelope {
     let uri = t.path();
     let mut env = allowed(Envelope::new(verb, user, t, uri));
     env.level = "RequestResponse";
-    env.code = if verb == "create" { 201 } else { 200 };
+    env.code = write_code(verb);
     env.request_object = Some(obj);
     env
 }
@@ -520,16 +525,12 @@ fn service_write(rng: &mut Rng) -> Envelope {
         "",
         "v1",
         Some(ns.clone()),
-        if verb == "create" {
-            None
-        } else {
-            Some(name.clone())
-        },
+        written_name(verb, name.clone()),
     );
     let uri = t.path();
     let mut env = allowed(Envelope::new(verb, user, t, uri));
     env.level = "Request";
-    env.code = if verb == "create" { 201 } else { 200 };
+    env.code = write_code(verb);
     let node_port = rng.chance(100);
     env.request_object = Some(service(rng, &ns, &name, node_port));
     env

@@ -234,18 +234,12 @@ mod tests {
         ))
     }
 
-    #[test]
-    fn posts_the_requested_number_of_batches_to_the_bare_server() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let report = rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = listener.local_addr().unwrap().port();
-            tokio::spawn(crate::server::serve(listener, Duration::from_secs(10)));
-            run(config(port, 5), corpus()).await
-        });
+    #[tokio::test]
+    async fn posts_the_requested_number_of_batches_to_the_bare_server() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(crate::server::serve(listener, Duration::from_secs(10)));
+        let report = run(config(port, 5), corpus()).await;
         assert_eq!(
             (report.ok, report.failed, report.busy),
             (5, 0, 0),
@@ -257,48 +251,42 @@ mod tests {
         assert_eq!(report.latencies.len(), 5);
     }
 
-    #[test]
-    fn busy_answers_are_retried_and_errors_stop_the_connection() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let report = rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = listener.local_addr().unwrap().port();
-            let seen = Arc::new(AtomicUsize::new(0));
-            tokio::spawn(async move {
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        return;
-                    };
-                    let seen = seen.clone();
-                    tokio::spawn(async move {
-                        let svc = service_fn(move |req: Request<Incoming>| {
-                            let n = seen.fetch_add(1, Ordering::SeqCst);
-                            async move {
-                                let _ = req.into_body().collect().await;
-                                // Two 503s, then 200s, then a 500 that must end the run with a failure.
-                                let status = match n {
-                                    0 | 1 => 503,
-                                    2..=4 => 200,
-                                    _ => 500,
-                                };
-                                let mut r = Response::new(Full::new(Bytes::from_static(b"nope")));
-                                *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-                                Ok::<_, Infallible>(r)
-                            }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .await;
+    #[tokio::test]
+    async fn busy_answers_are_retried_and_errors_stop_the_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: Request<Incoming>| {
+                        let n = seen.fetch_add(1, Ordering::SeqCst);
+                        async move {
+                            let _ = req.into_body().collect().await;
+                            // Two 503s, then 200s, then a 500 that must end the run with a failure.
+                            let status = match n {
+                                0 | 1 => 503,
+                                2..=4 => 200,
+                                _ => 500,
+                            };
+                            let mut r = Response::new(Full::new(Bytes::from_static(b"nope")));
+                            *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                            Ok::<_, Infallible>(r)
+                        }
                     });
-                }
-            });
-            let mut cfg = config(port, 100);
-            cfg.connections = 1;
-            run(cfg, corpus()).await
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
         });
+        let mut cfg = config(port, 100);
+        cfg.connections = 1;
+        let report = run(cfg, corpus()).await;
         assert_eq!(report.busy, 2);
         assert_eq!(report.ok, 3);
         assert_eq!(report.failed, 1);

@@ -188,7 +188,7 @@ impl CondGen<'_> {
                 let name = self.slots.field(f);
                 quote! { c.#name() }
             }
-            ValueExpr::Transform { func, args } => {
+            ValueExpr::Transform { func, args, arg } => {
                 let first = args
                     .first()
                     .map(|a| self.targ(a))
@@ -219,12 +219,19 @@ impl CondGen<'_> {
                         quote! { &#rt::compiled::concat(&[#(#parts),*]) }
                     }
                     Transformer::Getopt => {
-                        let list = first;
-                        let opts = match args.get(1) {
-                            Some(TArg::Literal(s)) => s.clone(),
-                            _ => String::new(),
+                        let opts = args
+                            .get(1)
+                            .map(|a| self.targ(a))
+                            .unwrap_or_else(|| quote! { &#rt::compiled::missing() });
+                        // Type checking guarantees a one-character argument.
+                        let selector = match arg.as_deref().and_then(|a| a.bytes().next()) {
+                            Some(c) => {
+                                let c = Literal::u8_suffixed(c);
+                                quote! { Some(#c) }
+                            }
+                            None => quote! { None },
                         };
-                        quote! { &#rt::compiled::getopt(#list, #opts) }
+                        quote! { &#rt::compiled::getopt(#first, #opts, #selector) }
                     }
                 }
             }
@@ -236,7 +243,22 @@ impl CondGen<'_> {
         match arg {
             TArg::Value(v) => self.values(v),
             TArg::Literal(s) => quote! { &#rt::compiled::literal(#s) },
-            TArg::List(items) => quote! { &#rt::compiled::literals(&[#(#items),*]) },
+            TArg::List(items) => {
+                let literals: Option<Vec<&String>> = items
+                    .iter()
+                    .map(|i| match i {
+                        TArg::Literal(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect();
+                match literals {
+                    Some(l) => quote! { &#rt::compiled::literals(&[#(#l),*]) },
+                    None => {
+                        let parts: Vec<TokenStream> = items.iter().map(|i| self.targ(i)).collect();
+                        quote! { &#rt::compiled::list(&[#(#parts),*]) }
+                    }
+                }
+            }
         }
     }
 }
@@ -310,16 +332,21 @@ pub fn check_text(check: &Check) -> String {
 pub fn expr_text(expr: &ValueExpr) -> String {
     match expr {
         ValueExpr::Field(f) => field_text(f),
-        ValueExpr::Transform { func, args } => {
-            let args: Vec<String> = args
-                .iter()
-                .map(|a| match a {
-                    TArg::Value(v) => expr_text(v),
-                    TArg::Literal(s) => format!("{s:?}"),
-                    TArg::List(items) => format!("({})", items.join(", ")),
-                })
-                .collect();
-            format!("{}({})", func.name(), args.join(", "))
+        ValueExpr::Transform { func, args, arg } => {
+            let args: Vec<String> = args.iter().map(targ_text).collect();
+            let arg = arg.as_ref().map(|a| format!("[{a}]")).unwrap_or_default();
+            format!("{}({}){arg}", func.name(), args.join(", "))
         }
+    }
+}
+
+fn targ_text(arg: &TArg) -> String {
+    match arg {
+        TArg::Value(v) => expr_text(v),
+        TArg::Literal(s) => format!("{s:?}"),
+        TArg::List(items) => format!(
+            "({})",
+            items.iter().map(targ_text).collect::<Vec<_>>().join(", ")
+        ),
     }
 }

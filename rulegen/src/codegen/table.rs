@@ -76,17 +76,28 @@ fn output(o: &Output) -> TokenStream {
 fn value_expr(e: &ValueExpr) -> TokenStream {
     match e {
         ValueExpr::Field(f) => field_ref(f),
-        ValueExpr::Transform { func, args } => {
+        ValueExpr::Transform { func, args, arg } => {
             let func = ident(&format!("{func:?}"));
-            let args = args.iter().map(|a| match a {
-                TArg::Value(v) => {
-                    let v = value_expr(v);
-                    quote! { TArg::Value(#v) }
-                }
-                TArg::Literal(s) => quote! { TArg::Literal(#s.to_owned()) },
-                TArg::List(items) => quote! { TArg::List(Vec::from([#(#items.to_owned()),*])) },
-            });
-            quote! { ValueExpr::Transform { func: Transformer::#func, args: Vec::from([#(#args),*]) } }
+            let args = args.iter().map(targ);
+            let arg = match arg {
+                Some(a) => quote! { Some(#a.to_owned()) },
+                None => quote! { None },
+            };
+            quote! { ValueExpr::Transform { func: Transformer::#func, args: Vec::from([#(#args),*]), arg: #arg } }
+        }
+    }
+}
+
+fn targ(a: &TArg) -> TokenStream {
+    match a {
+        TArg::Value(v) => {
+            let v = value_expr(v);
+            quote! { TArg::Value(#v) }
+        }
+        TArg::Literal(s) => quote! { TArg::Literal(#s.to_owned()) },
+        TArg::List(items) => {
+            let items = items.iter().map(targ);
+            quote! { TArg::List(Vec::from([#(#items),*])) }
         }
     }
 }

@@ -71,6 +71,7 @@ fn sample() -> Ruleset {
         ValueExpr::Transform {
             func: Transformer::ToLower,
             args: vec![TArg::Value(field(FieldId::KaUserName))],
+            arg: None,
         },
         CmpOp::Eq,
         strs(&["admin"]),
@@ -79,6 +80,7 @@ fn sample() -> Ruleset {
         ValueExpr::Transform {
             func: Transformer::Len,
             args: vec![TArg::Value(field(FieldId::KaUserGroups))],
+            arg: None,
         },
         CmpOp::Gt,
         Rhs::Numbers(vec![2]),
@@ -96,6 +98,7 @@ fn sample() -> Ruleset {
         Rhs::Value(ValueExpr::Transform {
             func: Transformer::Val,
             args: vec![TArg::Value(field(FieldId::KaUserName))],
+            arg: None,
         }),
     );
     Ruleset {
@@ -330,6 +333,7 @@ fn numeric_and_bool_literal_sets_are_deduplicated_and_limits_constant() {
     let len = ValueExpr::Transform {
         func: Transformer::Len,
         args: vec![TArg::Value(field(FieldId::KaUserGroups))],
+        arg: None,
     };
     let rs = Ruleset {
         rules: vec![
@@ -367,4 +371,73 @@ fn numeric_and_bool_literal_sets_are_deduplicated_and_limits_constant() {
         ),
         "{code}"
     );
+}
+
+#[test]
+fn getopt_selector_field_optstring_and_mixed_lists() {
+    let getopt = |args: Vec<TArg>, arg: Option<&str>| ValueExpr::Transform {
+        func: Transformer::Getopt,
+        args,
+        arg: arg.map(str::to_string),
+    };
+    let groups = || TArg::Value(field(FieldId::KaUserGroups));
+    let selected = getopt(vec![groups(), TArg::Literal("nt:".into())], Some("t"));
+    let from_field = getopt(vec![groups(), TArg::Value(field(FieldId::KaVerb))], None);
+    let mixed = getopt(
+        vec![
+            TArg::List(vec![
+                TArg::Literal("-u".into()),
+                TArg::Value(field(FieldId::KaUserName)),
+            ]),
+            TArg::Literal("u:".into()),
+        ],
+        Some("u"),
+    );
+    let literal_list = getopt(
+        vec![
+            TArg::List(vec![TArg::Literal("-n".into())]),
+            TArg::Literal("n".into()),
+        ],
+        None,
+    );
+    let rs = Ruleset {
+        rules: vec![
+            rule("sel", check(selected.clone(), CmpOp::Eq, strs(&["web"]))),
+            rule("fld", check(from_field, CmpOp::Intersects, strs(&["t"]))),
+            rule("mix", check(mixed, CmpOp::Exists, Rhs::None)),
+            rule("lit", check(literal_list, CmpOp::Exists, Rhs::None)),
+        ],
+        ..Ruleset::default()
+    };
+    let code = generated(&rs);
+    assert!(
+        has(
+            &code,
+            "rt::compiled::getopt(c.ka_user_groups(), &rt::compiled::literal(\"nt:\"), Some(116u8)"
+        ),
+        "{code}"
+    );
+    assert!(
+        has(
+            &code,
+            "rt::compiled::getopt(c.ka_user_groups(), c.ka_verb(), None)"
+        ),
+        "{code}"
+    );
+    assert!(
+        has(
+            &code,
+            "rt::compiled::list(&[&rt::compiled::literal(\"-u\"), c.ka_user_name()])"
+        ),
+        "{code}"
+    );
+    assert!(has(&code, "rt::compiled::literals(&[\"-n\"])"), "{code}");
+    // The rule table keeps the selector for alert rendering.
+    let mut with_output = rs.clone();
+    with_output.rules[0].output.parts = vec![crate::ir::OutputPart::Value {
+        expr: selected,
+        width: None,
+    }];
+    let code = generated(&with_output);
+    assert!(has(&code, "arg: Some(\"t\".to_owned())"), "{code}");
 }

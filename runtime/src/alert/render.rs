@@ -30,7 +30,7 @@ pub fn write_token_text(out: &mut Vec<u8>, expr: &ValueExpr, vals: &Values<'_>) 
         return;
     };
     if !expr.is_list() {
-        if is_field(expr, FieldId::EvtRawtimeNs) {
+        if is_zero_padded_field(expr) {
             if let Val::Num(n) = first {
                 out.extend_from_slice(format!("{n:09}").as_bytes());
                 return;
@@ -64,6 +64,18 @@ pub fn apply_width(out: &mut Vec<u8>, start: usize, width: usize) {
 /// Whether `expr` is exactly the plain field `id` (any argument).
 pub fn is_field(expr: &ValueExpr, id: FieldId) -> bool {
     matches!(expr, ValueExpr::Field(f) if f.id == id)
+}
+
+/// Fields libs prints with `%09` (print format `PF_10_PADDED_DEC`): `evt.rawtime.ns`, `evt.reltime` and
+/// `evt.reltime.ns` render as at least 9 zero-padded digits in text (their JSON value stays a number).
+pub fn is_zero_padded_field(expr: &ValueExpr) -> bool {
+    [
+        FieldId::EvtRawtimeNs,
+        FieldId::EvtReltime,
+        FieldId::EvtReltimeNs,
+    ]
+    .into_iter()
+    .any(|id| is_field(expr, id))
 }
 
 /// Fields whose `output_fields` value is the event time as integer ns, whatever their text
@@ -221,5 +233,14 @@ mod tests {
         let vals: Values<'_> = [Val::Num(5000)].into_iter().collect();
         assert_eq!(text(&field(FieldId::EvtRawtimeNs), &vals), "000005000");
         assert_eq!(text(&field(FieldId::EvtRawtime), &vals), "5000");
+        assert_eq!(text(&field(FieldId::EvtRawtimeS), &vals), "5000");
+        assert_eq!(text(&field(FieldId::EvtReltime), &vals), "000005000");
+        assert_eq!(text(&field(FieldId::EvtReltimeNs), &vals), "000005000");
+        assert_eq!(text(&field(FieldId::EvtReltimeS), &vals), "5000");
+        // At least 9 digits: longer values are not cut.
+        let long: Values<'_> = [Val::Num(12_345_678_901)].into_iter().collect();
+        assert_eq!(text(&field(FieldId::EvtReltime), &long), "12345678901");
+        let zero: Values<'_> = [Val::Num(0)].into_iter().collect();
+        assert_eq!(text(&field(FieldId::EvtRawtimeNs), &zero), "000000000");
     }
 }

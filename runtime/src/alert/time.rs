@@ -2,7 +2,7 @@
 //! and the JSON `time` member. The local zone is injectable so tests do not depend on the machine's zone;
 //! the calendar arithmetic is the event view's (`fields::time`).
 
-use crate::fields::time::civil;
+use crate::fields::time::{clock_text, utc_datetime_text};
 
 /// Which zone "local time" means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -23,33 +23,23 @@ impl LocalZone {
     }
 }
 
+/// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnn+0000` (Falco's `%evt.time.iso8601`, always UTC): the field's own text.
+pub use crate::fields::time::iso8601_text as iso8601;
+
 /// `HH:MM:SS.nnnnnnnnn` in `zone` (Falco's `%evt.time`).
 pub fn local_clock(ns: u64, zone: LocalZone) -> String {
-    let c = civil(ns, zone.offset_secs((ns / 1_000_000_000) as i64));
-    format!("{:02}:{:02}:{:02}.{:09}", c.hour, c.min, c.sec, c.nanos)
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnn+0000` (Falco's `%evt.time.iso8601`, always UTC).
-pub fn iso8601(ns: u64) -> String {
-    let c = civil(ns, 0);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}+0000",
-        c.year, c.month, c.day, c.hour, c.min, c.sec, c.nanos
-    )
+    clock_text(ns, zone.offset_secs((ns / 1_000_000_000) as i64))
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (the JSON alert's `time`).
 pub fn json_time(ns: u64) -> String {
-    let c = civil(ns, 0);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
-        c.year, c.month, c.day, c.hour, c.min, c.sec, c.nanos
-    )
+    utc_datetime_text(ns, "Z")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fields::time::civil;
 
     const T: u64 = 1_704_164_645_123_456_789; // 2024-01-02T03:04:05.123456789Z
 

@@ -168,7 +168,8 @@ impl ServeConfig {
     /// Builds the typed configuration from a merged document.
     pub fn from_tree(root: &Node) -> Result<ServeConfig, ConfigError> {
         let mut r = read::Reader::default();
-        r.check_keys(root, "", read::TOP_LEVEL_KEYS, read::IGNORED_FALCO_KEYS);
+        let top_level_keys = [read::SETTINGS_KEYS, read::OTHER_TOP_LEVEL_KEYS].concat();
+        r.check_keys(root, "", &top_level_keys, read::IGNORED_FALCO_KEYS);
         let settings = read_settings(root)?;
         let rules_files = r.str_list(root, "rules_files")?;
 
@@ -214,7 +215,7 @@ impl ServeConfig {
         };
         let pipeline = PipelineConfig {
             workers,
-            queue_capacity: r.usize_or(root, "kaudit.queue_capacity", 16_384)?.max(1),
+            queue_capacity: r.usize_or(root, "kaudit.queue_capacity", 4_096)?.max(1),
             output_queue_capacity: r
                 .usize_or(root, "kaudit.output_queue_capacity", 4096)?
                 .max(1),
@@ -272,16 +273,7 @@ fn merge(base: &mut Node, over: Node) {
 fn read_settings(root: &Node) -> Result<Settings, ConfigError> {
     use crate::settings::{PathSeg, RuleSelection};
     let mut s = Settings::default();
-    for key in [
-        "priority",
-        "rule_matching",
-        "json_output",
-        "json_include_output_property",
-        "json_include_tags_property",
-        "json_include_message_property",
-        "json_include_output_fields_property",
-        "time_format_iso_8601",
-    ] {
+    for &key in read::SETTINGS_KEYS {
         match root.child(key) {
             None | Some(Node::Null) => {}
             Some(Node::Scalar(v)) => {

@@ -3,8 +3,8 @@
 use super::tree::{ConfigError, Node};
 use crate::settings::parse_bool;
 
-/// Top-level keys kaudit reads.
-pub const TOP_LEVEL_KEYS: &[&str] = &[
+/// Top-level scalar keys that `Settings` owns (set through its own setter).
+pub const SETTINGS_KEYS: &[&str] = &[
     "priority",
     "rule_matching",
     "json_output",
@@ -13,6 +13,10 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "json_include_message_property",
     "json_include_output_fields_property",
     "time_format_iso_8601",
+];
+
+/// The other top-level keys kaudit reads.
+pub const OTHER_TOP_LEVEL_KEYS: &[&str] = &[
     "rules_files",
     "rules",
     "buffered_outputs",

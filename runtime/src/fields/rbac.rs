@@ -58,40 +58,20 @@ fn subject_names<'e>(ev: &'e Event<'e>, kind: SubjectKind, out: &mut Values<'e>)
     }
 }
 
-/// `ka.req.binding.subjects.user_names`.
-pub fn ka_req_binding_subjects_user_names<'e>(
-    ev: &'e Event<'e>,
-    _arg: &FieldArg,
-    out: &mut Values<'e>,
-) {
-    subject_names(ev, SubjectKind::User, out);
+/// Defines extractors that list the names of one kind of binding subject (`subject_names`).
+macro_rules! subject_name_fields {
+    ($($name:ident => $kind:ident;)*) => {$(
+        pub fn $name<'e>(ev: &'e Event<'e>, _arg: &FieldArg, out: &mut Values<'e>) {
+            subject_names(ev, SubjectKind::$kind, out);
+        }
+    )*};
 }
 
-/// `ka.req.binding.subjects.serviceaccount_names`.
-pub fn ka_req_binding_subjects_serviceaccount_names<'e>(
-    ev: &'e Event<'e>,
-    _arg: &FieldArg,
-    out: &mut Values<'e>,
-) {
-    subject_names(ev, SubjectKind::ServiceAccount, out);
-}
-
-/// `ka.req.binding.subjects.serviceaccount_ns_names`.
-pub fn ka_req_binding_subjects_serviceaccount_ns_names<'e>(
-    ev: &'e Event<'e>,
-    _arg: &FieldArg,
-    out: &mut Values<'e>,
-) {
-    subject_names(ev, SubjectKind::NamespacedServiceAccount, out);
-}
-
-/// `ka.req.binding.subjects.group_names`.
-pub fn ka_req_binding_subjects_group_names<'e>(
-    ev: &'e Event<'e>,
-    _arg: &FieldArg,
-    out: &mut Values<'e>,
-) {
-    subject_names(ev, SubjectKind::Group, out);
+subject_name_fields! {
+    ka_req_binding_subjects_user_names => User;
+    ka_req_binding_subjects_serviceaccount_names => ServiceAccount;
+    ka_req_binding_subjects_serviceaccount_ns_names => NamespacedServiceAccount;
+    ka_req_binding_subjects_group_names => Group;
 }
 
 /// `ka.req.binding.role`: `requestObject.roleRef.name`.
@@ -139,34 +119,23 @@ fn rules_field<'e>(ev: &'e Event<'e>, arg: &FieldArg, key: &str, out: &mut Value
     }
 }
 
-/// `ka.req.role.rules.apiGroups`.
-pub fn ka_req_role_rules_api_groups<'e>(ev: &'e Event<'e>, arg: &FieldArg, out: &mut Values<'e>) {
-    rules_field(ev, arg, "apiGroups", out);
+/// Defines extractors that list one member of the role rules (`rules_field`).
+macro_rules! role_rule_fields {
+    ($($name:ident => $key:literal;)*) => {$(
+        pub fn $name<'e>(ev: &'e Event<'e>, arg: &FieldArg, out: &mut Values<'e>) {
+            rules_field(ev, arg, $key, out);
+        }
+    )*};
 }
 
-/// `ka.req.role.rules.nonResourceURLs`.
-pub fn ka_req_role_rules_non_resource_urls<'e>(
-    ev: &'e Event<'e>,
-    arg: &FieldArg,
-    out: &mut Values<'e>,
-) {
-    rules_field(ev, arg, "nonResourceURLs", out);
-}
-
-/// `ka.req.role.rules.verbs`.
-pub fn ka_req_role_rules_verbs<'e>(ev: &'e Event<'e>, arg: &FieldArg, out: &mut Values<'e>) {
-    rules_field(ev, arg, "verbs", out);
-}
-
-/// `ka.req.role.rules.resources`.
-pub fn ka_req_role_rules_resources<'e>(ev: &'e Event<'e>, arg: &FieldArg, out: &mut Values<'e>) {
-    rules_field(ev, arg, "resources", out);
-}
-
-/// `ka.sourceips`: upstream reads `requestObject.rules[*].sourceIPs` (plugins#236), never the top-level
-/// `sourceIPs`; reproduced for compatibility.
-pub fn ka_sourceips<'e>(ev: &'e Event<'e>, arg: &FieldArg, out: &mut Values<'e>) {
-    rules_field(ev, arg, "sourceIPs", out);
+role_rule_fields! {
+    ka_req_role_rules_api_groups => "apiGroups";
+    ka_req_role_rules_non_resource_urls => "nonResourceURLs";
+    ka_req_role_rules_verbs => "verbs";
+    ka_req_role_rules_resources => "resources";
+    // `ka.sourceips`: upstream reads `requestObject.rules[*].sourceIPs` (plugins#236), never the
+    // top-level `sourceIPs`; reproduced for compatibility.
+    ka_sourceips => "sourceIPs";
 }
 
 #[cfg(test)]

@@ -159,10 +159,15 @@ fn local(ns: u64) -> Civil {
     civil(ns, local_offset_s((ns / 1_000_000_000) as i64))
 }
 
+/// `HH:MM:SS.nnnnnnnnn` of `ns` shifted by `offset_s` seconds.
+pub fn clock_text(ns: u64, offset_s: i64) -> String {
+    let c = civil(ns, offset_s);
+    format!("{:02}:{:02}:{:02}.{:09}", c.hour, c.min, c.sec, c.nanos)
+}
+
 /// `evt.time`: local `HH:MM:SS.nnnnnnnnn` (also the time prefix of text alerts).
 pub fn time_text(ns: u64) -> String {
-    let c = local(ns);
-    format!("{:02}:{:02}:{:02}.{:09}", c.hour, c.min, c.sec, c.nanos)
+    clock_text(ns, local_offset_s((ns / 1_000_000_000) as i64))
 }
 
 /// `evt.time.s`: local `HH:MM:SS`.
@@ -171,13 +176,18 @@ pub fn time_s_text(ns: u64) -> String {
     format!("{:02}:{:02}:{:02}", c.hour, c.min, c.sec)
 }
 
-/// `evt.time.iso8601`: UTC `YYYY-MM-DDTHH:MM:SS.nnnnnnnnn+0000`.
-pub fn iso8601_text(ns: u64) -> String {
+/// UTC `YYYY-MM-DDTHH:MM:SS.nnnnnnnnn` followed by `zone` (how the rendering names UTC).
+pub fn utc_datetime_text(ns: u64, zone: &str) -> String {
     let c = civil(ns, 0);
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}+0000",
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}{zone}",
         c.year, c.month, c.day, c.hour, c.min, c.sec, c.nanos
     )
+}
+
+/// `evt.time.iso8601`: UTC `YYYY-MM-DDTHH:MM:SS.nnnnnnnnn+0000`.
+pub fn iso8601_text(ns: u64) -> String {
+    utc_datetime_text(ns, "+0000")
 }
 
 /// `evt.datetime`: local `YYYY-MM-DD HH:MM:SS.nnnnnnnnn`.
@@ -195,15 +205,6 @@ pub fn datetime_s_text(ns: u64) -> String {
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
         c.year, c.month, c.day, c.hour, c.min, c.sec
-    )
-}
-
-/// The `time` member of JSON alerts: UTC `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
-pub fn alert_time_text(ns: u64) -> String {
-    let c = civil(ns, 0);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
-        c.year, c.month, c.day, c.hour, c.min, c.sec, c.nanos
     )
 }
 
@@ -267,7 +268,7 @@ mod tests {
     #[test]
     fn renders_utc_forms() {
         assert_eq!(iso8601_text(T), "2024-01-02T03:04:05.123456789+0000");
-        assert_eq!(alert_time_text(T), "2024-01-02T03:04:05.123456789Z");
+        assert_eq!(clock_text(T, 0), "03:04:05.123456789");
         assert_eq!(
             civil(0, 0),
             Civil {

@@ -142,3 +142,69 @@ fn other_sources_are_listed_but_never_evaluated() {
     i.eval(&ev, &plan, &mut |idx| hits.push(idx));
     assert_eq!(hits, [1]);
 }
+
+#[test]
+fn getopt_transformer() {
+    const ARGV: &str = r#"{"kind":"Event","auditID":"a2","stage":"ResponseComplete","verb":"create","user":{"username":"Alice","groups":["-n","-t","web","-x","rest"]},"stageTimestamp":"2024-01-02T03:04:05Z"}"#;
+    let rules = [
+        rule("selected_value", "getopt(ka.user.groups, \"nt:\")[t] = web"),
+        rule("selected_flag", "getopt(ka.user.groups, \"nt:\")[n] = n"),
+        rule(
+            "whole_list",
+            "getopt(ka.user.groups, \"nt:\") intersects (\"?\")",
+        ),
+        rule("list_len", "len(getopt(ka.user.groups, \"nt:\")) = 4"),
+        rule(
+            "absent_option",
+            "getopt(ka.user.groups, \"nt:z\")[z] exists",
+        ),
+        // The optstring can come from the event: "create" declares 't' without a value.
+        rule("field_optstring", "getopt(ka.user.groups, ka.verb)[t] = t"),
+        rule(
+            "missing_optstring",
+            "getopt(ka.user.groups, ka.target.name)[n] exists",
+        ),
+        // List arguments mix literals and fields; a missing item makes the whole list missing.
+        rule(
+            "list_arg",
+            "getopt((\"-u\", ka.user.name), \"u:\")[u] = Alice",
+        ),
+        rule(
+            "list_arg_missing",
+            "getopt((\"-u\", ka.target.name), \"u:\")[u] exists",
+        ),
+        rule(
+            "join_list",
+            "join(\"+\", (ka.verb, ka.user.name)) = \"create+Alice\"",
+        ),
+    ]
+    .concat();
+    let i = interp(&rules);
+    let ev = Event::parse(ARGV.as_bytes()).expect("valid event");
+    let plan = Plan::new(i.rules(), RuleMatching::All, Priority::Debug);
+    let mut hits = Vec::new();
+    i.eval(&ev, &plan, &mut |idx| {
+        hits.push(i.rules()[idx].name.clone())
+    });
+    assert_eq!(
+        hits,
+        [
+            "selected_value",
+            "selected_flag",
+            "whole_list",
+            "list_len",
+            "field_optstring",
+            "list_arg",
+            "join_list"
+        ]
+    );
+    // The whole-list form yields each option, its value and '?' for unknown options.
+    let expr = rulegen::typeck::operand(
+        &rulegen::cond::parse_operand("getopt(ka.user.groups, \"nt:\")").expect("parses"),
+    )
+    .expect("types");
+    let mut out = crate::value::Values::new();
+    super::value::eval_value(&ev, &expr, &mut out);
+    let texts: Vec<&str> = out.iter().filter_map(crate::value::Val::as_str).collect();
+    assert_eq!(texts, ["n", "t", "web", "?"]);
+}

@@ -14,7 +14,9 @@ pub fn eval_value<'e>(ev: &'e Event<'e>, expr: &ValueExpr, out: &mut Values<'e>)
     out.clear();
     match expr {
         ValueExpr::Field(f) => fields::extract(ev, f, out),
-        ValueExpr::Transform { func, args } => eval_transform(ev, *func, args, out),
+        ValueExpr::Transform { func, args, arg } => {
+            eval_transform(ev, *func, args, arg.as_deref(), out)
+        }
     }
 }
 
@@ -23,7 +25,17 @@ fn eval_targ<'e>(ev: &'e Event<'e>, arg: &TArg, out: &mut Values<'e>) {
     match arg {
         TArg::Value(v) => eval_value(ev, v, out),
         TArg::Literal(s) => out.push(Val::Str(Cow::Owned(s.clone()))),
-        TArg::List(items) => out.extend(items.iter().map(|s| Val::Str(Cow::Owned(s.clone())))),
+        TArg::List(items) => {
+            let mut item = Values::new();
+            for i in items {
+                eval_targ(ev, i, &mut item);
+                if item.is_empty() {
+                    out.clear();
+                    return;
+                }
+                transform::extend_list(out, &mut item);
+            }
+        }
     }
 }
 
@@ -35,7 +47,13 @@ fn targ_is_list(arg: &TArg) -> bool {
     }
 }
 
-fn eval_transform<'e>(ev: &'e Event<'e>, func: Transformer, args: &[TArg], out: &mut Values<'e>) {
+fn eval_transform<'e>(
+    ev: &'e Event<'e>,
+    func: Transformer,
+    args: &[TArg],
+    selector: Option<&str>,
+    out: &mut Values<'e>,
+) {
     match func {
         Transformer::ToLower
         | Transformer::ToUpper
@@ -84,7 +102,19 @@ fn eval_transform<'e>(ev: &'e Event<'e>, func: Transformer, args: &[TArg], out: 
             }
             *out = transform::concat(&parts);
         }
-        // getopt() is not supported by the runtime yet: its result is missing.
-        Transformer::Getopt => {}
+        Transformer::Getopt => {
+            // getopt(args, optstring)[c]: a missing optstring makes the result missing.
+            let (Some(list_arg), Some(opt_arg)) = (args.first(), args.get(1)) else {
+                return;
+            };
+            let mut opt_vals = Values::new();
+            eval_targ(ev, opt_arg, &mut opt_vals);
+            let Some(optstring) = opt_vals.first().and_then(Val::as_str).map(str::to_owned) else {
+                return;
+            };
+            eval_targ(ev, list_arg, out);
+            let selector = selector.and_then(|s| s.bytes().next());
+            transform::getopt(&optstring, selector, out);
+        }
     }
 }

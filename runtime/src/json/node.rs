@@ -28,6 +28,7 @@ impl<'t, 'a> Node<'t, 'a> {
             start: 0,
             end: 0,
             next: 0,
+            blank: false,
         })
     }
 
@@ -78,12 +79,21 @@ impl<'t, 'a> Node<'t, 'a> {
 
     /// Field text (spec §5.3): a string's unescaped content, else the compact JSON text of the value.
     pub fn text(&self) -> Cow<'a, str> {
-        match self.kind() {
+        let t = self.tok();
+        match t.kind {
             Kind::Str => Cow::Borrowed(self.raw()),
             Kind::StrEsc => unescape(self.raw()),
+            // The parser noted whether the container has blanks: compact text is then rebuilt,
+            // otherwise it is the source text (no rescan of large objects).
+            Kind::Obj | Kind::Arr if !t.blank => Cow::Borrowed(self.raw()),
             Kind::Obj | Kind::Arr | Kind::Lazy => compact(self.raw()),
             _ => Cow::Borrowed(self.raw()),
         }
+    }
+
+    /// Whether the text of this container has blanks outside strings (false for other kinds).
+    pub fn has_blanks(&self) -> bool {
+        self.tok().blank
     }
 
     /// The compact JSON text of the value (strings keep their quotes and escapes).
@@ -272,6 +282,24 @@ mod tests {
                 assert_eq!(n.get("z").unwrap().text(), "null");
             },
         );
+    }
+
+    #[test]
+    fn compact_containers_borrow_and_blank_ones_are_compacted() {
+        with(r#"{"a":{"b":[1,"x y"]},"c":[ 1 ],"d":{"e":{ }}}"#, |n| {
+            let a = n.get("a").unwrap();
+            assert!(!a.has_blanks());
+            assert!(matches!(a.text(), Cow::Borrowed(r#"{"b":[1,"x y"]}"#)));
+            assert!(n.get("c").unwrap().has_blanks());
+            assert_eq!(n.get("c").unwrap().text(), "[1]");
+            let d = n.get("d").unwrap();
+            assert!(
+                d.has_blanks(),
+                "blanks in a nested container count for the outer one"
+            );
+            assert_eq!(d.text(), r#"{"e":{}}"#);
+            assert!(n.has_blanks());
+        });
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub struct Tok {
     pub end: u32,
     /// Index just past this token's subtree.
     pub next: u32,
+    /// Containers: whether blanks occur outside strings in the text (so compact text must be
+    /// rebuilt); a compact container's text is borrowed as is.
+    pub blank: bool,
 }
 
 /// A JSON syntax error at an absolute byte offset.
@@ -82,6 +85,8 @@ struct Parser<'s, 't> {
     tape: &'t mut Vec<Tok>,
     /// Top-level member names whose object/array values are validated but left untaped.
     lazy_keys: &'t [&'t str],
+    /// Blank bytes skipped so far (containers compare it before and after to set `Tok::blank`).
+    blanks: usize,
 }
 
 /// Parses the one JSON value filling `src[start..end]` (surrounding blanks allowed) onto `tape`.
@@ -108,6 +113,7 @@ pub fn parse_value(
         pos: start,
         tape,
         lazy_keys,
+        blanks: 0,
     };
     p.skip_ws();
     p.value(0, true)?;
@@ -133,9 +139,11 @@ impl Parser<'_, '_> {
 
     #[inline]
     fn skip_ws(&mut self) {
+        let start = self.pos;
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
             self.pos += 1;
         }
+        self.blanks += self.pos - start;
     }
 
     fn push(&mut self, kind: Kind, start: usize, end: usize) {
@@ -145,6 +153,7 @@ impl Parser<'_, '_> {
             start: start as u32,
             end: end as u32,
             next,
+            blank: false,
         });
     }
 
@@ -273,6 +282,7 @@ impl Parser<'_, '_> {
         }
         let at = self.tape.len();
         let start = self.pos;
+        let blanks = self.blanks;
         self.push(Kind::Obj, start, start);
         self.pos += 1;
         self.skip_ws();
@@ -319,7 +329,7 @@ impl Parser<'_, '_> {
                 }
             }
         }
-        self.close(at);
+        self.close(at, blanks);
         Ok(())
     }
 
@@ -329,6 +339,7 @@ impl Parser<'_, '_> {
         }
         let at = self.tape.len();
         let start = self.pos;
+        let blanks = self.blanks;
         self.push(Kind::Arr, start, start);
         self.pos += 1;
         self.skip_ws();
@@ -351,16 +362,18 @@ impl Parser<'_, '_> {
                 }
             }
         }
-        self.close(at);
+        self.close(at, blanks);
         Ok(())
     }
 
-    fn close(&mut self, at: usize) {
+    fn close(&mut self, at: usize, blanks_before: usize) {
         let next = self.tape.len() as u32;
         let end = self.pos as u32;
+        let blank = self.blanks != blanks_before;
         if let Some(t) = self.tape.get_mut(at) {
             t.end = end;
             t.next = next;
+            t.blank = blank;
         }
     }
 

@@ -152,6 +152,21 @@ pub fn concat<'e>(parts: &[Values<'e>]) -> Values<'e> {
     out
 }
 
+/// Appends the values of one item of a `(...)` transformer list argument to `list` (taking them from
+/// `item`). As in libs, a numeric item contributes the decimal text of its first value only; string items
+/// contribute every value. (libs passes the raw bytes of other non-string types; kaudit uses their text.)
+pub fn extend_list<'e>(list: &mut Values<'e>, item: &mut Values<'e>) {
+    match item.first() {
+        Some(Val::Str(_)) => list.extend(item.drain(..)),
+        Some(first) => {
+            let text = text_of(first);
+            list.push(Val::Str(Cow::Owned(text)));
+            item.clear();
+        }
+        None => {}
+    }
+}
+
 /// `getopt(args, optstring)` / `getopt(args, optstring)[c]`: POSIX-getopt-like scan of the argument
 /// list (libs 0.25 behaviour). The scan stops at `--`, at the first non-option or at a lone `-`; long
 /// options (`--x`) are skipped; clusters like `-nt` are expanded. List mode (`selector` `None`) yields,
@@ -362,6 +377,20 @@ mod tests {
         let mut no_value = v(&["-t"]);
         getopt("t:", Some(b't'), &mut no_value);
         assert_eq!(texts(&no_value), [""]);
+    }
+
+    #[test]
+    fn list_items_flatten_strings_and_render_numbers() {
+        let mut list = v(&["a"]);
+        let mut strings = v(&["b", "c"]);
+        extend_list(&mut list, &mut strings);
+        let mut numbers: Values<'static> = [Val::Num(42), Val::Num(7)].into_iter().collect();
+        extend_list(&mut list, &mut numbers);
+        let mut bools: Values<'static> = [Val::Bool(false)].into_iter().collect();
+        extend_list(&mut list, &mut bools);
+        extend_list(&mut list, &mut Values::new());
+        assert_eq!(texts(&list), ["a", "b", "c", "42", "false"]);
+        assert!(list.iter().all(|x| matches!(x, Val::Str(_))));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `file_output`: append alert lines to a file. With `keep_alive` the file stays open and SIGHUP reopens it
 //! (log rotation); without it the file is opened for every alert, as Falco does.
 
-use super::{Alert, Output};
+use super::{line_writer, write_line, Alert, Output};
 use crate::config::FileOutputConfig;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -31,16 +31,13 @@ impl FileOutput {
             path: cfg.filename.clone(),
             keep_alive: cfg.keep_alive,
             buffered,
-            file: cfg
-                .keep_alive
-                .then(|| BufWriter::with_capacity(if buffered { 64 * 1024 } else { 8 * 1024 }, f)),
+            file: cfg.keep_alive.then(|| line_writer(f, buffered)),
         })
     }
 
     fn writer(&mut self) -> io::Result<&mut BufWriter<File>> {
         if self.file.is_none() {
-            let cap = if self.buffered { 64 * 1024 } else { 8 * 1024 };
-            self.file = Some(BufWriter::with_capacity(cap, open_append(&self.path)?));
+            self.file = Some(line_writer(open_append(&self.path)?, self.buffered));
         }
         self.file
             .as_mut()
@@ -54,10 +51,7 @@ impl Output for FileOutput {
     }
 
     fn write(&mut self, alert: &Alert) -> io::Result<()> {
-        let res = {
-            let w = self.writer()?;
-            w.write_all(&alert.line).and_then(|()| w.write_all(b"\n"))
-        };
+        let res = write_line(self.writer()?, alert);
         if res.is_err() {
             // Start from a fresh handle next time (the file may have been removed or the disk filled).
             self.file = None;
@@ -96,17 +90,8 @@ impl Output for FileOutput {
 
 #[cfg(test)]
 mod tests {
+    use super::super::text_alert;
     use super::*;
-    use rulegen::ir::Priority;
-
-    fn alert(line: &str) -> Alert {
-        Alert {
-            rule: "r".into(),
-            priority: Priority::Warning,
-            line: line.as_bytes().to_vec(),
-            json: false,
-        }
-    }
 
     #[test]
     fn appends_lines_and_reopens_after_rotation() {
@@ -119,7 +104,7 @@ mod tests {
             keep_alive: true,
         };
         let mut out = FileOutput::open(&cfg, false).unwrap();
-        out.write(&alert("one")).unwrap();
+        out.write(&text_alert("one")).unwrap();
         out.flush().unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "old\none\n");
 
@@ -127,7 +112,7 @@ mod tests {
         let rotated = dir.join("events.txt.1");
         std::fs::rename(&path, &rotated).unwrap();
         out.reopen().unwrap();
-        out.write(&alert("two")).unwrap();
+        out.write(&text_alert("two")).unwrap();
         out.close(std::time::Instant::now()).unwrap();
         assert_eq!(std::fs::read_to_string(&rotated).unwrap(), "old\none\n");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "two\n");
@@ -148,10 +133,10 @@ mod tests {
             false,
         )
         .unwrap();
-        out.write(&alert("a")).unwrap();
+        out.write(&text_alert("a")).unwrap();
         out.flush().unwrap();
         std::fs::remove_file(&path).unwrap();
-        out.write(&alert("b")).unwrap();
+        out.write(&text_alert("b")).unwrap();
         out.flush().unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "b\n");
         std::fs::remove_dir_all(&dir).ok();

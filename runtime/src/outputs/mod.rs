@@ -13,7 +13,7 @@ pub mod stdout;
 use crate::config::OutputsConfig;
 use crate::server::metrics::Metrics;
 use rulegen::ir::Priority;
-use std::io;
+use std::io::{self, BufWriter, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -28,6 +28,29 @@ pub struct Alert {
     pub line: Vec<u8>,
     /// Whether `line` is Falco's JSON object (`json_output`).
     pub json: bool,
+}
+
+/// A writer for alert lines: a large buffer with `buffered_outputs`, a small one otherwise (the dispatcher
+/// then flushes after every alert).
+fn line_writer<W: Write>(inner: W, buffered: bool) -> BufWriter<W> {
+    BufWriter::with_capacity(if buffered { 64 * 1024 } else { 8 * 1024 }, inner)
+}
+
+/// Writes the alert's line and its newline.
+fn write_line(w: &mut impl Write, alert: &Alert) -> io::Result<()> {
+    w.write_all(&alert.line)?;
+    w.write_all(b"\n")
+}
+
+/// A text alert with `line`, for the outputs' tests.
+#[cfg(test)]
+fn text_alert(line: &str) -> Alert {
+    Alert {
+        rule: "r".into(),
+        priority: Priority::Warning,
+        line: line.as_bytes().to_vec(),
+        json: false,
+    }
 }
 
 /// An output channel. Errors are counted by the dispatcher and never stop the other outputs.

@@ -2,7 +2,7 @@
 //! every line on its standard input (restarted after it dies); without it a process runs per alert and is
 //! waited for, as Falco does.
 
-use super::{Alert, Output};
+use super::{line_writer, write_line, Alert, Output};
 use crate::config::ProgramOutputConfig;
 use std::io::{self, BufWriter, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -34,8 +34,7 @@ impl ProgramOutput {
             .stdin
             .take()
             .ok_or_else(|| io::Error::other("program output: no stdin pipe"))?;
-        let cap = if self.buffered { 64 * 1024 } else { 8 * 1024 };
-        Ok((child, BufWriter::with_capacity(cap, stdin)))
+        Ok((child, line_writer(stdin, self.buffered)))
     }
 
     fn finish(&mut self) -> io::Result<()> {
@@ -64,9 +63,7 @@ impl Output for ProgramOutput {
             self.running = Some(self.spawn()?);
         }
         let res = match self.running.as_mut() {
-            Some((_, stdin)) => stdin
-                .write_all(&alert.line)
-                .and_then(|()| stdin.write_all(b"\n")),
+            Some((_, stdin)) => write_line(stdin, alert),
             None => Err(io::Error::other("program output not running")),
         };
         if res.is_err() {
@@ -97,17 +94,8 @@ impl Output for ProgramOutput {
 
 #[cfg(test)]
 mod tests {
+    use super::super::text_alert;
     use super::*;
-    use rulegen::ir::Priority;
-
-    fn alert(line: &str) -> Alert {
-        Alert {
-            rule: "r".into(),
-            priority: Priority::Warning,
-            line: line.as_bytes().to_vec(),
-            json: false,
-        }
-    }
 
     fn temp(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!(
@@ -126,9 +114,9 @@ mod tests {
             keep_alive: true,
         };
         let mut out = ProgramOutput::new(&cfg, false);
-        out.write(&alert("one")).unwrap();
+        out.write(&text_alert("one")).unwrap();
         out.flush().unwrap();
-        out.write(&alert("two")).unwrap();
+        out.write(&text_alert("two")).unwrap();
         out.close(std::time::Instant::now()).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\ntwo\n");
     }
@@ -143,7 +131,7 @@ mod tests {
         };
         let mut out = ProgramOutput::new(&cfg, false);
         for l in ["a", "b"] {
-            out.write(&alert(l)).unwrap();
+            out.write(&text_alert(l)).unwrap();
             out.flush().unwrap();
         }
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\nend\nb\nend\n");
@@ -156,7 +144,7 @@ mod tests {
             keep_alive: false,
         };
         let mut out = ProgramOutput::new(&cfg, false);
-        out.write(&alert("x")).unwrap();
+        out.write(&text_alert("x")).unwrap();
         assert!(out.flush().is_err());
     }
 }

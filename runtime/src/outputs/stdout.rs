@@ -1,6 +1,6 @@
 //! `stdout_output`: one alert per line on standard output.
 
-use super::{Alert, Output};
+use super::{line_writer, write_line, Alert, Output};
 use std::io::{self, BufWriter, Write};
 
 pub struct StdoutOutput {
@@ -9,10 +9,8 @@ pub struct StdoutOutput {
 
 impl StdoutOutput {
     pub fn new(buffered: bool) -> StdoutOutput {
-        // Unbuffered mode still goes through a small buffer; the dispatcher flushes after every alert.
-        let cap = if buffered { 64 * 1024 } else { 8 * 1024 };
         StdoutOutput {
-            out: BufWriter::with_capacity(cap, io::stdout()),
+            out: line_writer(io::stdout(), buffered),
         }
     }
 }
@@ -23,8 +21,7 @@ impl Output for StdoutOutput {
     }
 
     fn write(&mut self, alert: &Alert) -> io::Result<()> {
-        self.out.write_all(&alert.line)?;
-        self.out.write_all(b"\n")
+        write_line(&mut self.out, alert)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -9,6 +9,7 @@ use super::metrics::{EventDrop, Metrics, Refusal};
 use super::pipeline::Pipeline;
 use crate::config::IngestLimits;
 use crate::ingest;
+use crate::json::Tok;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -229,7 +230,7 @@ async fn audit(req: Request<Incoming>, state: &AppState, conn: &ConnInfo) -> Res
     for _ in 0..invalid {
         state.metrics.event_dropped(EventDrop::Invalid);
     }
-    match state.pipeline.submit(body, split.events) {
+    match state.pipeline.submit(body, split.tape, split.roots) {
         Ok(()) => {
             state.metrics.requests_accepted.fetch_add(1, Relaxed);
             // Dropped events are reported to the sender too: resending would not help them.
@@ -286,27 +287,31 @@ fn unavailable(state: &AppState, why: Refusal, msg: &str, close: bool) -> Resp {
 /// How `ingest` words an event dropped for size (the test below pins it).
 const TOO_LARGE_PREFIX: &str = "event larger than maxEventSize";
 
-/// What a body holds: the byte ranges of its acceptable events, and the events dropped on their own.
+/// What a body holds: the tape of the whole body (parsed once, here), the tape index and byte range of
+/// each acceptable event, and the events dropped on their own.
 pub struct SplitBody {
+    pub tape: Vec<Tok>,
+    pub roots: Vec<usize>,
     pub events: Vec<Range<usize>>,
     pub oversized: u64,
     pub invalid: u64,
 }
 
-/// Splits a body into event byte ranges (`ingest` rules); `Err` = the whole body is bad.
+/// Splits a body into events (`ingest` rules); `Err` = the whole body is bad.
 pub fn split(body: &[u8], max_event: usize) -> Result<SplitBody, String> {
-    let split = ingest::split_document(body, max_event).map_err(|e| e.to_string())?;
-    let base = body.as_ptr() as usize;
-    let mut events = Vec::with_capacity(split.events.len());
-    for ev in &split.events {
-        let raw = ev.raw();
-        let start = (raw.as_ptr() as usize).wrapping_sub(base);
-        match body.get(start..start.wrapping_add(raw.len())) {
-            Some(_) => events.push(start..start + raw.len()),
-            None => return Err("internal: event outside the body".into()),
+    let split = ingest::split_tape(body, max_event).map_err(|e| e.to_string())?;
+    let mut events = Vec::with_capacity(split.roots.len());
+    for &root in &split.roots {
+        match split.tape.get(root) {
+            Some(t) if body.get(t.start as usize..t.end as usize).is_some() => {
+                events.push(t.start as usize..t.end as usize)
+            }
+            _ => return Err("internal: event outside the body".into()),
         }
     }
     let mut out = SplitBody {
+        tape: split.tape,
+        roots: split.roots,
         events,
         oversized: 0,
         invalid: 0,
@@ -335,8 +340,15 @@ mod tests {
         let body = format!(r#"{{"kind":"EventList","items":[{EV}, {big}, {no_time}, {EV}]}}"#);
         let s = split(body.as_bytes(), 150).unwrap();
         assert_eq!(s.events.len(), 2);
-        for r in &s.events {
+        for (r, &root) in s.events.iter().zip(&s.roots) {
             assert_eq!(&body[r.clone()], EV);
+            let ev = crate::event::Event::from_tape(
+                body.as_bytes(),
+                std::borrow::Cow::Borrowed(&s.tape),
+                root,
+            )
+            .unwrap();
+            assert_eq!(ev.raw(), EV.as_bytes(), "the tape is the body's");
         }
         assert_eq!((s.oversized, s.invalid), (1, 1));
     }

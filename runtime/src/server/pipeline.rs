@@ -11,9 +11,10 @@ use crate::alert::AlertFormat;
 use crate::config::PipelineConfig;
 use crate::engine::{Engine, Plan};
 use crate::event::Event;
+use crate::json::Tok;
 use crate::outputs::{self, Alert, Output};
 use bytes::Bytes;
-use std::ops::Range;
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -26,7 +27,10 @@ const CHUNK: usize = 32;
 
 struct Job {
     body: Bytes,
-    events: Vec<Range<usize>>,
+    /// The tape the webhook built for the whole body (shared by the body's jobs).
+    tape: Arc<Vec<Tok>>,
+    /// Tape index of each event's object.
+    events: Vec<usize>,
     /// `evt.num` of the first event.
     first_num: u64,
     /// Queue room held until the job is done.
@@ -99,8 +103,9 @@ impl Pipeline {
         })
     }
 
-    /// Queues every event of `body` (given as byte ranges) or none of them.
-    pub fn submit(&self, body: Bytes, events: Vec<Range<usize>>) -> Result<(), Refusal> {
+    /// Queues every event of `body` or none of them. `tape` is the body's tape (from the webhook's one
+    /// parse) and `events` the tape indexes of the events' objects: workers do not parse again.
+    pub fn submit(&self, body: Bytes, tape: Vec<Tok>, events: Vec<usize>) -> Result<(), Refusal> {
         let n = events.len();
         if n == 0 {
             return Ok(());
@@ -120,6 +125,7 @@ impl Pipeline {
         let first_num = self.next_num.fetch_add(n as u64, Relaxed);
         self.metrics.queue_depth.fetch_add(n as u64, Relaxed);
         self.metrics.events_queued.fetch_add(n as u64, Relaxed);
+        let tape = Arc::new(tape);
         let mut offset = 0;
         let mut chunks = events.chunks(CHUNK).peekable();
         while let Some(chunk) = chunks.next() {
@@ -131,6 +137,7 @@ impl Pipeline {
             };
             let job = Job {
                 body: body.clone(),
+                tape: tape.clone(),
                 events: chunk.to_vec(),
                 first_num: first_num + offset,
                 _room: part,
@@ -188,8 +195,8 @@ impl Worker {
                 Ok(j) => j,
                 Err(_) => return,
             };
-            for (k, range) in job.events.iter().enumerate() {
-                self.eval_one(&job, k, range.clone(), &mut matches, &mut buf);
+            for (k, &root) in job.events.iter().enumerate() {
+                self.eval_one(&job, k, root, &mut matches, &mut buf);
                 self.metrics.queue_depth.fetch_sub(1, Relaxed);
                 self.metrics.events_evaluated.fetch_add(1, Relaxed);
             }
@@ -200,16 +207,12 @@ impl Worker {
         &self,
         job: &Job,
         k: usize,
-        range: Range<usize>,
+        root: usize,
         matches: &mut Vec<usize>,
         buf: &mut Vec<u8>,
     ) {
-        let Some(raw) = job.body.get(range) else {
-            self.metrics.event_dropped(EventDrop::Invalid);
-            return;
-        };
         let started = Instant::now();
-        let mut ev = match Event::parse(raw) {
+        let mut ev = match Event::from_tape(&job.body, Cow::Borrowed(&job.tape), root) {
             Ok(ev) => ev,
             Err(e) => {
                 self.metrics.event_dropped(EventDrop::Invalid);

@@ -87,6 +87,9 @@ impl Vocabulary {
             _ => Vec::new(),
         };
         self.all.extend(literals.iter().cloned());
+        // getopt() only reacts to option words: give the fields it reads some ("-t", "-tweb", ...).
+        let mut literals = literals;
+        literals.extend(option_words(&check.lhs, &literals));
         for field in fields_of(&check.lhs) {
             match (&field.0, &field.1) {
                 (FieldId::JevtValue | FieldId::JsonValue, FieldArg::Key(ptr)) => self
@@ -113,16 +116,49 @@ impl Vocabulary {
 }
 
 fn fields_of(e: &ValueExpr) -> Vec<(FieldId, FieldArg)> {
+    fn of_targ(a: &TArg) -> Vec<(FieldId, FieldArg)> {
+        match a {
+            TArg::Value(v) => fields_of(v),
+            TArg::Literal(_) => Vec::new(),
+            TArg::List(items) => items.iter().flat_map(of_targ).collect(),
+        }
+    }
     match e {
         ValueExpr::Field(f) => vec![(f.id, f.arg.clone())],
-        ValueExpr::Transform { args, .. } => args
-            .iter()
-            .flat_map(|a| match a {
-                TArg::Value(v) => fields_of(v),
-                _ => Vec::new(),
-            })
-            .collect(),
+        ValueExpr::Transform { args, .. } => args.iter().flat_map(of_targ).collect(),
     }
+}
+
+/// For every `getopt(args, "optstring")` in `e`: each option as a word (`-t`), with each of `literals`
+/// attached (`-tweb`), and the literal items of a `(...)` argument list.
+fn option_words(e: &ValueExpr, literals: &[String]) -> Vec<String> {
+    let ValueExpr::Transform { func, args, .. } = e else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = args
+        .iter()
+        .flat_map(|a| match a {
+            TArg::Value(v) => option_words(v, literals),
+            TArg::List(items) => items
+                .iter()
+                .flat_map(|i| match i {
+                    TArg::Literal(s) => vec![s.clone()],
+                    TArg::Value(v) => option_words(v, literals),
+                    TArg::List(_) => Vec::new(),
+                })
+                .collect(),
+            TArg::Literal(_) => Vec::new(),
+        })
+        .collect();
+    if *func == rulegen::ast::Transformer::Getopt {
+        if let Some(TArg::Literal(optstring)) = args.get(1) {
+            for c in optstring.chars().filter(|&c| c != ':') {
+                out.push(format!("-{c}"));
+                out.extend(literals.iter().map(|l| format!("-{c}{l}")));
+            }
+        }
+    }
+    out
 }
 
 /// Builds events from a vocabulary.

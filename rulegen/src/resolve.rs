@@ -94,7 +94,8 @@ impl CondSrc {
             at + (len as usize) <= common
         };
         if exact && at >= self.lead {
-            let rel = at - self.lead;
+            // An error at the very end (e.g. a missing `)`) points at the last character.
+            let rel = (at - self.lead).min(self.own.text.len().saturating_sub(1));
             let end = (rel + len as usize).min(self.own.text.len());
             if let (Some(a), Some(b)) = (self.own.file_offset(rel), self.own.file_offset(end)) {
                 if rel < self.own.text.len() || len == 0 {
@@ -576,14 +577,16 @@ impl Compiler<'_> {
                         Cond::Check(Box::new(chk))
                     }
                     Err(p) => {
-                        return Err(Box::new(
-                            // Falco reports compile errors at the start of the check.
-                            Diagnostic::error(code::COMPILE_CONDITION, p.message)
-                                .with_span(src.span(&self.lines, p.at, p.len))
-                                .falco(src.falco_mark)
-                                .expr(src.falco_expr(c.at))
-                                .item(it::RULE_CONDITION, rule),
-                        ));
+                        // Falco reports compile errors at the start of the check.
+                        let mut d = Diagnostic::error(code::COMPILE_CONDITION, p.message)
+                            .with_span(src.span(&self.lines, p.at, p.len))
+                            .falco(src.falco_mark)
+                            .expr(src.falco_expr(c.at))
+                            .item(it::RULE_CONDITION, rule);
+                        if let Some(h) = p.hint {
+                            d = d.hint(h);
+                        }
+                        return Err(Box::new(d));
                     }
                 }
             }

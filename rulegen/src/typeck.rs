@@ -16,6 +16,8 @@ pub struct Problem {
     pub message: String,
     pub at: u32,
     pub len: u32,
+    /// Our suggestion (e.g. the field the user probably meant); not part of Falco's message.
+    pub hint: Option<String>,
 }
 
 impl Problem {
@@ -24,8 +26,37 @@ impl Problem {
             message: message.into(),
             at,
             len: len as u32,
+            hint: None,
         }
     }
+}
+
+/// The catalog field closest to an unknown name, if one is close enough to be a likely typo.
+pub fn suggest_field(name: &str) -> Option<&'static str> {
+    catalog::FIELDS
+        .iter()
+        .map(|f| (edit_distance(name, f.name), f.name))
+        .filter(|(d, _)| *d <= 3 && *d < name.len() / 2 + 1)
+        .min()
+        .map(|(_, n)| n)
+}
+
+/// Levenshtein distance over bytes (names are ASCII); inputs longer than 64 bytes are never close.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() > 64 || b.len() > 64 {
+        return usize::MAX;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 /// A warning found while checking (Falco code, message, offset, length, our hint).
@@ -86,11 +117,14 @@ fn field_text(f: &ast::FieldRef) -> String {
 pub fn field(f: &ast::FieldRef) -> Result<ir::FieldRef, Problem> {
     let len = field_text(f).len();
     let Some(info) = catalog::lookup(&f.name) else {
-        return Err(Problem::new(
+        let mut p = Problem::new(
             format!("filter_check called with nonexistent field {}", f.name),
             f.at,
             f.name.len(),
-        ));
+        );
+        p.hint = suggest_field(&f.name)
+            .map(|n| format!("did you mean `{n}`? (`kaudit list-fields` lists every field)"));
+        return Err(p);
     };
     let arg = match (info.arg, &f.arg) {
         (ArgKind::None, None) | (ArgKind::Index, None) => FieldArg::None,

@@ -539,3 +539,13 @@ fn positions_inside_folded_and_quoted_conditions() {
     let e = res.errors().next().expect("error");
     assert_eq!(e.message, "'ka.nosuch2' is not a supported filter field");
 }
+
+/// An unknown field close to a real one gets a "did you mean" hint; a far one does not.
+#[test]
+fn unknown_field_suggests_the_closest_catalog_field() {
+    let near = load(&[&rule("ka.user.nam = alice")]).render();
+    assert!(near.contains("did you mean `ka.user.name`?"), "{near}");
+    let far = load(&[&rule("ka.nosuch = x")]).render();
+    assert!(far.contains("nonexistent field ka.nosuch"), "{far}");
+    assert!(!far.contains("did you mean"), "{far}");
+}

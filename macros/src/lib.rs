@@ -155,8 +155,8 @@ mod tests {
         let out = run(quote! { "bad_cond.yaml" }, &[("bad_cond.yaml", bad)]);
         let msg = compile_error_message(out.trim_end_matches(" ;").trim_end_matches(';').trim());
         assert!(
-            msg.contains("--> bad_cond.yaml:3:14\n"),
-            "file, line and column of the condition: {msg}"
+            msg.contains("--> bad_cond.yaml:3:30\n"),
+            "file, line and column where the condition breaks off: {msg}"
         );
         assert!(msg.contains("3 |   condition: ka.verb = get and"), "{msg}");
         // The same text `kaudit validate` prints for this file.
@@ -215,7 +215,7 @@ mod tests {
                 .trim_end_matches(';')
                 .trim(),
         );
-        assert!(msg.contains("--> rules/env_listed.yaml:3:14\n"), "{msg}");
+        assert!(msg.contains("--> rules/env_listed.yaml:3:30\n"), "{msg}");
     }
 
     #[test]

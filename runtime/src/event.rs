@@ -1,4 +1,4 @@
-//! The audit event view: a lazy, borrowing view over the JSON bytes of ONE audit event.
+//! The audit event view: a borrowing view over the JSON bytes of ONE audit event.
 //!
 //! `Event::parse(bytes)` validates the whole JSON text once and tapes all of it in that pass; the
 //! well-known top-level members are indexed. Strings borrow from the input.
@@ -110,7 +110,7 @@ impl<'a> Event<'a> {
     pub fn parse(raw: &'a [u8]) -> Result<Event<'a>, EventError> {
         // About one token per dozen bytes in audit events: one allocation, no regrowth.
         let mut tape = Vec::with_capacity(raw.len() / 12 + 16);
-        json::parse_value(raw, 0, raw.len(), &[], &mut tape).map_err(|e| EventError {
+        json::parse_value(raw, 0, raw.len(), &mut tape).map_err(|e| EventError {
             offset: e.offset,
             msg: format!("cannot parse JSON: {}", e.msg),
         })?;
@@ -335,7 +335,7 @@ mod tests {
     fn events_over_a_shared_tape_read_like_parsed_ones() {
         let doc = format!("[{EV}, {{\"auditID\":\"b\"}}]");
         let mut tape = Vec::new();
-        json::parse_value(doc.as_bytes(), 0, doc.len(), &[], &mut tape).unwrap();
+        json::parse_value(doc.as_bytes(), 0, doc.len(), &mut tape).unwrap();
         let roots: Vec<usize> = Node::new(doc.as_bytes(), &tape, 0)
             .unwrap()
             .elements()

@@ -182,7 +182,7 @@ fn pieces(doc: &[u8]) -> Result<(Vec<Tok>, Vec<Piece<'_>>), IngestError> {
         });
     }
     let mut tape = Vec::with_capacity(doc.len() / 12 + 16);
-    json::parse_value(doc, 0, doc.len(), &[], &mut tape).map_err(|e| IngestError {
+    json::parse_value(doc, 0, doc.len(), &mut tape).map_err(|e| IngestError {
         offset: e.offset,
         msg: format!("cannot parse JSON: {}", e.msg),
     })?;

@@ -86,7 +86,7 @@ impl<'t, 'a> Node<'t, 'a> {
             // The parser noted whether the container has blanks: compact text is then rebuilt,
             // otherwise it is the source text (no rescan of large objects).
             Kind::Obj | Kind::Arr if !t.blank => Cow::Borrowed(self.raw()),
-            Kind::Obj | Kind::Arr | Kind::Lazy => compact(self.raw()),
+            Kind::Obj | Kind::Arr => compact(self.raw()),
             _ => Cow::Borrowed(self.raw()),
         }
     }
@@ -247,7 +247,7 @@ mod tests {
 
     fn with<R>(s: &str, f: impl FnOnce(Node<'_, '_>) -> R) -> R {
         let mut t = Vec::new();
-        parse_value(s.as_bytes(), 0, s.len(), &[], &mut t).unwrap();
+        parse_value(s.as_bytes(), 0, s.len(), &mut t).unwrap();
         f(Node::new(s.as_bytes(), &t, 0).unwrap())
     }
 

@@ -19,9 +19,6 @@ pub enum Kind {
     StrEsc,
     Obj,
     Arr,
-    /// An object or array validated but not taped (the top-level `requestObject`/`responseObject`);
-    /// `start..end` is its whole text, taped on demand.
-    Lazy,
 }
 
 /// One tape entry.
@@ -83,19 +80,15 @@ struct Parser<'s, 't> {
     src: &'s [u8],
     pos: usize,
     tape: &'t mut Vec<Tok>,
-    /// Top-level member names whose object/array values are validated but left untaped.
-    lazy_keys: &'t [&'t str],
     /// Blank bytes skipped so far (containers compare it before and after to set `Tok::blank`).
     blanks: usize,
 }
 
 /// Parses the one JSON value filling `src[start..end]` (surrounding blanks allowed) onto `tape`.
-/// Top-level object members named in `lazy_keys` whose values are objects/arrays become `Kind::Lazy`.
 pub fn parse_value(
     src: &[u8],
     start: usize,
     end: usize,
-    lazy_keys: &[&str],
     tape: &mut Vec<Tok>,
 ) -> Result<(), ParseError> {
     let slice = src.get(..end).ok_or(ParseError {
@@ -112,11 +105,10 @@ pub fn parse_value(
         src: slice,
         pos: start,
         tape,
-        lazy_keys,
         blanks: 0,
     };
     p.skip_ws();
-    p.value(0, true)?;
+    p.value(0)?;
     p.skip_ws();
     if p.pos != slice.len() {
         return Err(p.err("unexpected data after the JSON value"));
@@ -157,9 +149,9 @@ impl Parser<'_, '_> {
         });
     }
 
-    fn value(&mut self, depth: u32, top: bool) -> Result<(), ParseError> {
+    fn value(&mut self, depth: u32) -> Result<(), ParseError> {
         match self.peek() {
-            Some(b'{') => self.object(depth, top),
+            Some(b'{') => self.object(depth),
             Some(b'[') => self.array(depth),
             Some(b'"') => {
                 let (s, e, esc) = self.string()?;
@@ -276,7 +268,7 @@ impl Parser<'_, '_> {
         }
     }
 
-    fn object(&mut self, depth: u32, top: bool) -> Result<(), ParseError> {
+    fn object(&mut self, depth: u32) -> Result<(), ParseError> {
         if depth >= MAX_DEPTH {
             return Err(self.err("nesting too deep"));
         }
@@ -301,20 +293,7 @@ impl Parser<'_, '_> {
                 }
                 self.pos += 1;
                 self.skip_ws();
-                let lazy = top
-                    && !kesc
-                    && matches!(self.peek(), Some(b'{' | b'['))
-                    && self
-                        .src
-                        .get(ks..ke)
-                        .is_some_and(|k| self.lazy_keys.iter().any(|l| l.as_bytes() == k));
-                if lazy {
-                    let vs = self.pos;
-                    self.skip_value(depth + 1)?;
-                    self.push(Kind::Lazy, vs, self.pos);
-                } else {
-                    self.value(depth + 1, false)?;
-                }
+                self.value(depth + 1)?;
                 self.skip_ws();
                 match self.peek() {
                     Some(b',') => {
@@ -347,7 +326,7 @@ impl Parser<'_, '_> {
             self.pos += 1;
         } else {
             loop {
-                self.value(depth + 1, false)?;
+                self.value(depth + 1)?;
                 self.skip_ws();
                 match self.peek() {
                     Some(b',') => {
@@ -376,87 +355,6 @@ impl Parser<'_, '_> {
             t.blank = blank;
         }
     }
-
-    /// Validates one value without taping it (used for lazy members).
-    fn skip_value(&mut self, depth: u32) -> Result<(), ParseError> {
-        if depth >= MAX_DEPTH {
-            return Err(self.err("nesting too deep"));
-        }
-        match self.peek() {
-            Some(b'{') => {
-                self.pos += 1;
-                self.skip_ws();
-                if self.peek() == Some(b'}') {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                loop {
-                    if self.peek() != Some(b'"') {
-                        return Err(self.err("expected a member name"));
-                    }
-                    self.string()?;
-                    self.skip_ws();
-                    if self.peek() != Some(b':') {
-                        return Err(self.err("expected ':'"));
-                    }
-                    self.pos += 1;
-                    self.skip_ws();
-                    self.skip_value(depth + 1)?;
-                    self.skip_ws();
-                    match self.peek() {
-                        Some(b',') => {
-                            self.pos += 1;
-                            self.skip_ws();
-                        }
-                        Some(b'}') => {
-                            self.pos += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(self.err("expected ',' or '}'")),
-                    }
-                }
-            }
-            Some(b'[') => {
-                self.pos += 1;
-                self.skip_ws();
-                if self.peek() == Some(b']') {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                loop {
-                    self.skip_value(depth + 1)?;
-                    self.skip_ws();
-                    match self.peek() {
-                        Some(b',') => {
-                            self.pos += 1;
-                            self.skip_ws();
-                        }
-                        Some(b']') => {
-                            self.pos += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(self.err("expected ',' or ']'")),
-                    }
-                }
-            }
-            Some(b'"') => self.string().map(|_| ()),
-            Some(b't') => self.skip_literal(b"true"),
-            Some(b'f') => self.skip_literal(b"false"),
-            Some(b'n') => self.skip_literal(b"null"),
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            Some(_) => Err(self.err("unexpected character")),
-            None => Err(self.err("unexpected end of input")),
-        }
-    }
-
-    fn skip_literal(&mut self, word: &'static [u8]) -> Result<(), ParseError> {
-        if self.src.get(self.pos..self.pos + word.len()) == Some(word) {
-            self.pos += word.len();
-            Ok(())
-        } else {
-            Err(self.err("invalid literal"))
-        }
-    }
 }
 
 #[cfg(test)]
@@ -465,7 +363,7 @@ mod tests {
 
     fn tape(s: &str) -> Result<Vec<Tok>, ParseError> {
         let mut t = Vec::new();
-        parse_value(s.as_bytes(), 0, s.len(), &["big"], &mut t).map(|_| t)
+        parse_value(s.as_bytes(), 0, s.len(), &mut t).map(|_| t)
     }
 
     #[test]
@@ -480,14 +378,6 @@ mod tests {
         assert_eq!(t[0].next, 12);
         assert_eq!(t[2].next, 6);
         assert_eq!(t[7].next, 10);
-    }
-
-    #[test]
-    fn lazy_members_are_validated_but_not_taped() {
-        let t = tape(r#"{"big": {"x": [1, 2, {"y": "z"}]}, "small": 1}"#).unwrap();
-        assert_eq!(t.len(), 5);
-        assert_eq!(t[2].kind, Kind::Lazy);
-        assert!(tape(r#"{"big": {"x": [1, 2,]}}"#).is_err());
     }
 
     #[test]
@@ -534,14 +424,12 @@ mod tests {
         let mut bad = b"[\"ab\xff\"]".to_vec();
         let mut t = Vec::new();
         assert_eq!(
-            parse_value(&bad, 0, bad.len(), &[], &mut t)
-                .unwrap_err()
-                .offset,
+            parse_value(&bad, 0, bad.len(), &mut t).unwrap_err().offset,
             4
         );
         bad = b"[1,\xc3]".to_vec();
         assert!(
-            parse_value(&bad, 0, bad.len(), &[], &mut t).is_err(),
+            parse_value(&bad, 0, bad.len(), &mut t).is_err(),
             "non-ASCII outside strings"
         );
     }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{canonical, conformance_dir, load_interpreter, read_yaml, strings};
+use common::{canonical, conformance_dir, load_interpreter, manifest_cases, strings};
 use kaudit_runtime::alert::{AlertFormat, LocalZone};
 use kaudit_runtime::engine::Engine;
 use kaudit_runtime::ingest;
@@ -237,14 +237,11 @@ fn bundled_rules_match_upstream_in_regression_cases() {
     let Some(conf) = conformance_dir() else {
         return;
     };
-    let manifest = read_yaml(&conf.join("cases.yaml"));
-    let cases = manifest["cases"]
-        .as_array()
-        .expect("cases.yaml has a cases list");
+    let cases = manifest_cases(&conf.join("cases.yaml"));
     // Loading is the slow part and many cases share their rule files.
     let mut engines: HashMap<Vec<PathBuf>, Result<Interpreter, String>> = HashMap::new();
     let (mut checked, mut failures) = (0, Vec::new());
-    for case in cases {
+    for case in &cases {
         let Some((upstream, swapped)) = case_rule_lists(&conf, case) else {
             continue;
         };

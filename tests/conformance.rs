@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{conformance_dir, load_interpreter, read_yaml, run_engine, strings, Run};
+use common::{conformance_dir, load_interpreter, manifest_cases, run_engine, strings, Run};
 use kaudit_runtime::interp::Interpreter;
 use kaudit_runtime::settings::Settings;
 use serde_json::Value;
@@ -116,15 +116,12 @@ fn falco_regression_cases() {
     let Some(conf) = conformance_dir() else {
         return;
     };
-    let manifest = read_yaml(&conf.join("cases.yaml"));
-    let cases = manifest["cases"]
-        .as_array()
-        .expect("cases.yaml has a cases list");
+    let cases = manifest_cases(&conf.join("cases.yaml"));
     assert_eq!(cases.len(), 132, "the manifest should hold 132 cases");
     let mut engines = Engines::new();
     let mut failures = Vec::new();
     let mut per_suite: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for case in cases {
+    for case in &cases {
         let name = case["name"].as_str().unwrap_or("?");
         let suite = case["suite"].as_str().unwrap_or("?").to_string();
         let errs = check_case(&conf, case, &mut engines);

@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{alert_multiset, conformance_dir, multiset_diff, read_jsonl, read_yaml, run, strings};
+use common::{
+    alert_multiset, conformance_dir, manifest_cases, multiset_diff, read_jsonl, run, strings,
+};
 use kaudit_runtime::settings::Settings;
 use serde_json::Value;
 
@@ -88,10 +90,7 @@ fn micro_alert_cases() {
         return;
     };
     let micro = conf.join("micro");
-    let manifest = read_yaml(&micro.join("cases.yaml"));
-    let cases = manifest["cases"]
-        .as_array()
-        .expect("micro/cases.yaml has a cases list");
+    let cases = manifest_cases(&micro.join("cases.yaml"));
     let alert_cases: Vec<&Value> = cases
         .iter()
         .filter(|c| c["expect"].get("alerts_file").is_some())

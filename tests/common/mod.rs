@@ -43,6 +43,14 @@ pub fn force_utc() {
     }
 }
 
+/// The `cases` list of a conformance manifest (`cases.yaml`).
+pub fn manifest_cases(path: &Path) -> Vec<Value> {
+    match read_yaml(path).get_mut("cases").map(Value::take) {
+        Some(Value::Array(cases)) => cases,
+        _ => panic!("{}: no cases list", path.display()),
+    }
+}
+
 /// Parses a YAML document into JSON values (mappings with string keys; scalars typed as YAML 1.2 does).
 pub fn read_yaml(path: &Path) -> Value {
     use saphyr::{LoadableYamlNode, Yaml};

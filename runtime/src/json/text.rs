@@ -58,37 +58,24 @@ fn hex4(b: &[u8], at: usize) -> Option<u32> {
 
 /// The compact form of valid JSON text: blanks outside strings removed. Borrows when already compact.
 pub fn compact(raw: &str) -> Cow<'_, str> {
-    if !has_blank_outside_strings(raw.as_bytes()) {
+    let mut blanks = blanks_outside_strings(raw.as_bytes()).peekable();
+    if blanks.peek().is_none() {
         return Cow::Borrowed(raw);
     }
     let mut out = String::with_capacity(raw.len());
-    let mut in_str = false;
-    let mut esc = false;
     let mut run_start = 0;
-    for (i, &c) in raw.as_bytes().iter().enumerate() {
-        if in_str {
-            if esc {
-                esc = false;
-            } else if c == b'\\' {
-                esc = true;
-            } else if c == b'"' {
-                in_str = false;
-            }
-        } else if c == b'"' {
-            in_str = true;
-        } else if matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
-            out.push_str(raw.get(run_start..i).unwrap_or(""));
-            run_start = i + 1;
-        }
+    for i in blanks {
+        out.push_str(raw.get(run_start..i).unwrap_or(""));
+        run_start = i + 1;
     }
     out.push_str(raw.get(run_start..).unwrap_or(""));
     Cow::Owned(out)
 }
 
-fn has_blank_outside_strings(b: &[u8]) -> bool {
-    let mut in_str = false;
-    let mut esc = false;
-    for &c in b {
+/// Positions of the JSON blanks (space, tab, CR, LF) that lie outside string literals.
+fn blanks_outside_strings(b: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let (mut in_str, mut esc) = (false, false);
+    b.iter().enumerate().filter_map(move |(i, &c)| {
         if in_str {
             if esc {
                 esc = false;
@@ -100,10 +87,10 @@ fn has_blank_outside_strings(b: &[u8]) -> bool {
         } else if c == b'"' {
             in_str = true;
         } else if matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
-            return true;
+            return Some(i);
         }
-    }
-    false
+        None
+    })
 }
 
 #[cfg(test)]

@@ -12,10 +12,10 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use kaudit_corpus::{generate, generate_class, Class};
-use kaudit_runtime::engine::{Engine, Plan, RuleMatching};
-use kaudit_runtime::event::Event;
-use kaudit_runtime::interp::Interpreter;
-use rulegen::ir::Priority;
+use kaudit_engine::engine::{Engine, Plan, RuleMatching};
+use kaudit_engine::event::Event;
+use kaudit_engine::interp::Interpreter;
+use kaudit_frontend::ir::Priority;
 use std::hint::black_box;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -127,7 +127,7 @@ fn interpreter() -> Option<Interpreter> {
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
     files.sort();
-    let res = rulegen::load::load_files(&files);
+    let res = kaudit_frontend::load::load_files(&files);
     let Some(ruleset) = res.ruleset else {
         eprintln!(
             "!!! SKIPPING interpreter: the bundled rules do not load:\n{}",

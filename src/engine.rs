@@ -4,9 +4,9 @@
 //! The compiled rules are the `*.yaml` files under `rules/` (or `KAUDIT_RULES`), chosen by `build.rs`
 //! and turned into native code by `compile_rules!()`.
 
-use kaudit_runtime::engine::Engine;
-use rulegen::diag::{code, Diagnostic};
-use rulegen::load::{load_files, load_sources, LoadResult};
+use kaudit_engine::engine::Engine;
+use kaudit_frontend::diag::{code, Diagnostic};
+use kaudit_frontend::load::{load_files, load_sources, LoadResult};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -70,9 +70,9 @@ pub fn announce_interpreted(files: &[PathBuf], with_builtin: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kaudit_runtime::engine::{Plan, RuleMatching};
-    use kaudit_runtime::event::Event;
-    use kaudit_runtime::interp::Interpreter;
+    use kaudit_engine::engine::{Plan, RuleMatching};
+    use kaudit_engine::event::Event;
+    use kaudit_engine::interp::Interpreter;
 
     #[test]
     fn compiled_rules_are_the_built_in_sources() {
@@ -101,7 +101,11 @@ mod tests {
         };
         let engine = compiled_box();
         for matching in [RuleMatching::First, RuleMatching::All] {
-            let plan = Plan::new(interp.rules(), matching, rulegen::ir::Priority::Debug);
+            let plan = Plan::new(
+                interp.rules(),
+                matching,
+                kaudit_frontend::ir::Priority::Debug,
+            );
             let (mut a, mut b) = (Vec::new(), Vec::new());
             engine.eval(&ev, &plan, &mut |i| a.push(i));
             interp.eval(&ev, &plan, &mut |i| b.push(i));

@@ -1,5 +1,6 @@
-//! `kaudit`: a Falco-compatible Kubernetes audit detector. A thin binary over `rulegen` and
-//! `kaudit-runtime`; each subcommand lives in `cmd/`.
+//! `kaudit`: a Falco-compatible Kubernetes audit detector. A thin binary over the library crates
+//! (`kaudit-frontend`, `kaudit-codegen` via `kaudit-macros`, `kaudit-engine`, `kaudit-service`); each
+//! subcommand lives in `cmd/`.
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

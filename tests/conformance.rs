@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{conformance_dir, load_interpreter, manifest_cases, run_engine, strings, Run};
-use kaudit_runtime::interp::Interpreter;
-use kaudit_runtime::settings::Settings;
+use common::{load_interpreter, manifest_cases, run_engine, strings, Run};
+use kaudit_engine::interp::Interpreter;
+use kaudit_engine::settings::Settings;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -111,11 +111,13 @@ fn first_lines(s: &str, n: usize) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    kaudit_no_conformance,
+    ignore = "conformance data absent: set KAUDIT_CONFORMANCE_DIR"
+)]
 fn falco_regression_cases() {
     common::force_utc();
-    let Some(conf) = conformance_dir() else {
-        return;
-    };
+    let conf = kaudit_testkit::conformance_dir();
     let cases = manifest_cases(&conf.join("cases.yaml"));
     assert_eq!(cases.len(), 132, "the manifest should hold 132 cases");
     let mut engines = Engines::new();

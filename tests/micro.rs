@@ -1,26 +1,15 @@
 //! Every alerts case of the Falco-verified micro manifest (`conformance/micro/cases.yaml`) through the
 //! interpreter, in-process. Expected alerts are a real Falco's JSON output; they are compared as
 //! multisets of whole alerts minus `hostname`, with the text time prefix in UTC. `kaudit_expect`
-//! (deliberate kaudit differences) replaces the matching `expect` keys; `rule_matching` and
+//! (kaudit's decided differences, agreed in the manifest) replaces the matching `expect` keys; there
+//! is no list of tolerated differences here: every case must pass; `rule_matching` and
 //! `config_overrides` become `-o`-style settings.
 
 mod common;
 
-use common::{
-    alert_multiset, conformance_dir, manifest_cases, multiset_diff, read_jsonl, run, strings,
-};
-use kaudit_runtime::settings::Settings;
+use common::{alert_multiset, manifest_cases, multiset_diff, read_jsonl, run, strings};
+use kaudit_engine::settings::Settings;
 use serde_json::Value;
-
-/// Cases where kaudit knowingly differs from Falco and the manifest has no `kaudit_expect` for it yet:
-/// (case, reason). They still run and their difference is printed; the test fails if one starts to pass,
-/// so this list cannot go stale.
-const KNOWN_DIFFERENCES: &[(&str, &str)] = &[(
-    "miss_nonstring_text",
-    "Falco's json plugin caches the parsed event, and reading a string through jevt.value unescapes it in \
-     place, so a later jevt.value of the enclosing object re-quotes that string (\\u00e9 -> é); kaudit \
-     keeps the original escapes, independent of access order",
-)];
 
 fn check_case(micro: &std::path::Path, case: &Value) -> Result<(), String> {
     let mut exp = case["expect"].as_object().cloned().unwrap_or_default();
@@ -84,11 +73,13 @@ fn check_case(micro: &std::path::Path, case: &Value) -> Result<(), String> {
 }
 
 #[test]
+#[cfg_attr(
+    kaudit_no_conformance,
+    ignore = "conformance data absent: set KAUDIT_CONFORMANCE_DIR"
+)]
 fn micro_alert_cases() {
     common::force_utc();
-    let Some(conf) = conformance_dir() else {
-        return;
-    };
+    let conf = kaudit_testkit::conformance_dir();
     let micro = conf.join("micro");
     let cases = manifest_cases(&micro.join("cases.yaml"));
     let alert_cases: Vec<&Value> = cases
@@ -101,30 +92,14 @@ fn micro_alert_cases() {
         alert_cases.len()
     );
     let mut failures = Vec::new();
-    let mut known = Vec::new();
     for case in &alert_cases {
         let name = case["name"].as_str().unwrap_or("?");
-        let known_reason = KNOWN_DIFFERENCES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, r)| *r);
-        match (check_case(&micro, case), known_reason) {
-            (Ok(()), None) => {}
-            (Err(e), None) => failures.push(format!("FAIL {name}: {e}")),
-            (Err(e), Some(reason)) => {
-                known.push(format!("known difference {name} ({reason}): {e}"))
-            }
-            (Ok(()), Some(_)) => failures.push(format!(
-                "FAIL {name}: passes now; remove it from KNOWN_DIFFERENCES"
-            )),
+        if let Err(e) = check_case(&micro, case) {
+            failures.push(format!("FAIL {name}: {e}"));
         }
     }
-    let passed = alert_cases.len() - failures.len() - known.len();
-    let summary = format!(
-        "micro: {passed}/{} alert cases pass, {} known differences",
-        alert_cases.len(),
-        known.len()
-    );
-    eprintln!("{}\n{}\n{summary}", known.join("\n"), failures.join("\n"));
+    let passed = alert_cases.len() - failures.len();
+    let summary = format!("micro: {passed}/{} alert cases pass", alert_cases.len());
+    eprintln!("{}\n{summary}", failures.join("\n"));
     assert!(failures.is_empty(), "{summary}\n{}", failures.join("\n"));
 }

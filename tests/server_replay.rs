@@ -39,7 +39,7 @@ fn temp_dir(name: &str) -> TempDir {
 
 /// The corpus events (JSON lines holding one `Event` each), at most `limit`.
 fn corpus(conf: &Path, limit: usize) -> Vec<String> {
-    let mut input = kaudit_runtime::replay::open_input(
+    let mut input = kaudit_service::replay::open_input(
         conf.join("falco-reference/corpus-20k.jsonl.gz")
             .to_str()
             .unwrap(),
@@ -212,10 +212,12 @@ fn terminate(s: &mut Serve) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    kaudit_no_conformance,
+    ignore = "conformance data absent: set KAUDIT_CONFORMANCE_DIR"
+)]
 fn batches_and_single_events_give_the_same_alerts_as_replay() {
-    let Some(conf) = common::conformance_dir() else {
-        return;
-    };
+    let conf = kaudit_testkit::conformance_dir();
     let rules = conf.join(RULES);
     let dir = temp_dir("equiv");
 
@@ -280,10 +282,12 @@ fn batches_and_single_events_give_the_same_alerts_as_replay() {
 }
 
 #[test]
+#[cfg_attr(
+    kaudit_no_conformance,
+    ignore = "conformance data absent: set KAUDIT_CONFORMANCE_DIR"
+)]
 fn sigterm_with_a_full_queue_still_delivers_every_accepted_event() {
-    let Some(conf) = common::conformance_dir() else {
-        return;
-    };
+    let conf = kaudit_testkit::conformance_dir();
     let rules = conf.join(RULES);
     let dir = temp_dir("drain");
     let events = corpus(&conf, 3000);
@@ -321,10 +325,12 @@ fn sigterm_with_a_full_queue_still_delivers_every_accepted_event() {
 }
 
 #[test]
+#[cfg_attr(
+    kaudit_no_conformance,
+    ignore = "conformance data absent: set KAUDIT_CONFORMANCE_DIR"
+)]
 fn sighup_reopens_the_alert_file_for_log_rotation() {
-    let Some(conf) = common::conformance_dir() else {
-        return;
-    };
+    let conf = kaudit_testkit::conformance_dir();
     let rules = conf.join(RULES);
     let dir = temp_dir("rotate");
     let events = corpus(&conf, 4000);
@@ -377,10 +383,12 @@ fn sighup_reopens_the_alert_file_for_log_rotation() {
 }
 
 #[test]
+#[cfg_attr(
+    kaudit_no_conformance,
+    ignore = "conformance data absent: set KAUDIT_CONFORMANCE_DIR"
+)]
 fn compiled_rules_serve_the_same_alerts_as_replay() {
-    let Some(conf) = common::conformance_dir() else {
-        return;
-    };
+    let conf = kaudit_testkit::conformance_dir();
     let dir = temp_dir("compiled");
     let events = corpus(&conf, 3000);
     // No -r on either side: both use the rules compiled into the binary.

@@ -86,7 +86,10 @@ fn list_fields_covers_the_catalog() {
     let out = kaudit(&["list-fields"]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout.lines().count(), rulegen::catalog::FIELDS.len() + 1);
+    assert_eq!(
+        stdout.lines().count(),
+        kaudit_frontend::catalog::FIELDS.len() + 1
+    );
     assert!(stdout
         .lines()
         .any(|l| l.starts_with("ka.user.groups ") && l.contains(" list ")));

@@ -2,13 +2,13 @@
 //! untrusted input the way kaudit receives it and must not panic; `condition` also checks that printing
 //! a parsed condition gives text that parses back to the same tree.
 
-use kaudit_runtime::alert::{AlertFormat, LocalZone};
-use kaudit_runtime::engine::{Engine, Plan, RuleMatching};
-use kaudit_runtime::event::Event;
-use kaudit_runtime::ingest::{split_document, DEFAULT_MAX_EVENT_SIZE};
-use kaudit_runtime::interp::Interpreter;
-use kaudit_runtime::rulegen::ir::Priority;
-use rulegen::{codegen, cond, load};
+use kaudit_engine::alert::{AlertFormat, LocalZone};
+use kaudit_engine::engine::{Engine, Plan, RuleMatching};
+use kaudit_engine::event::Event;
+use kaudit_engine::ingest::{split_document, DEFAULT_MAX_EVENT_SIZE};
+use kaudit_engine::interp::Interpreter;
+use kaudit_frontend::ir::Priority;
+use kaudit_frontend::{codegen, cond, load};
 
 /// The checks every event goes through, shared with the runtime's property test.
 #[path = "../../runtime/tests/exercise/mod.rs"]
@@ -33,7 +33,7 @@ pub fn event_fields(data: &[u8]) {
 pub fn webhook_body(data: &[u8]) {
     // A small limit too, so that the size check is reached by short inputs.
     for max in [DEFAULT_MAX_EVENT_SIZE, 64] {
-        let Ok(split) = kaudit_runtime::server::http::split(data, max) else {
+        let Ok(split) = kaudit_service::server::http::split(data, max) else {
             continue;
         };
         for range in split.events {

@@ -5,7 +5,7 @@
 //! * `compile_rules!(from_env = "NAME")` — the same from another variable;
 //! * `compile_rules!("a.yaml", "b.yaml")` — explicit files, relative to the calling crate's root.
 //!
-//! Expands to the items `rulegen::codegen` generates (`ENGINE`, `RULE_FILES`, ...) plus `RULE_SOURCES`,
+//! Expands to the items `kaudit_frontend::codegen` generates (`ENGINE`, `RULE_FILES`, ...) plus `RULE_SOURCES`,
 //! the rule texts through `include_str!` (which also makes edits to the files rebuild the crate). Load
 //! errors become one `compile_error!` with the same text `kaudit validate` prints (file:line:col).
 
@@ -99,12 +99,12 @@ fn try_expand(
         })?;
         sources.push((name.clone(), text));
     }
-    let result = rulegen::load::load_sources(&sources);
+    let result = kaudit_frontend::load::load_sources(&sources);
     let Some(ruleset) = result.ruleset.as_ref() else {
         let errors: Vec<String> = result.errors().map(|d| result.render_one(d)).collect();
         return Err(format!("rule files failed to load:\n{}", errors.join("\n")));
     };
-    let code = rulegen::codegen::generate(ruleset);
+    let code = kaudit_codegen::generate(ruleset);
     let includes = paths.iter().map(|(name, path)| {
         let path = path.display().to_string();
         quote! { (#name, include_str!(#path)) }
@@ -160,7 +160,7 @@ mod tests {
         );
         assert!(msg.contains("3 |   condition: ka.verb = get and"), "{msg}");
         // The same text `kaudit validate` prints for this file.
-        let res = rulegen::load::load_sources(&[("bad_cond.yaml", bad)]);
+        let res = kaudit_frontend::load::load_sources(&[("bad_cond.yaml", bad)]);
         let expected: Vec<String> = res.errors().map(|d| res.render_one(d)).collect();
         assert!(!expected.is_empty());
         for e in expected {

@@ -1,7 +1,7 @@
 //! `kaudit codegen -r FILE...`: prints the Rust code the rule compiler generates for rule files (what
 //! `compile_rules!` puts into the binary), formatted for reading.
 
-use rulegen::load::load_files;
+use kaudit_frontend::load::load_files;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,7 +22,7 @@ pub fn run(args: Args) -> ExitCode {
         eprintln!("kaudit: rules failed to load");
         return ExitCode::from(1);
     };
-    let code = match pretty(&rulegen::codegen::generate(ruleset).to_string()) {
+    let code = match pretty(&kaudit_codegen::generate(ruleset).to_string()) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("kaudit: internal error: generated code does not parse: {e}");
@@ -53,10 +53,10 @@ mod tests {
     #[test]
     fn generated_code_is_printed_readably() {
         let rules = "- rule: r\n  desc: d\n  condition: ka.verb = get\n  output: o\n  priority: INFO\n  source: k8s_audit\n";
-        let Some(rs) = rulegen::load::load_sources(&[("r.yaml", rules)]).ruleset else {
+        let Some(rs) = kaudit_frontend::load::load_sources(&[("r.yaml", rules)]).ruleset else {
             panic!("rules load")
         };
-        let code = pretty(&rulegen::codegen::generate(&rs).to_string()).unwrap_or_default();
+        let code = pretty(&kaudit_codegen::generate(&rs).to_string()).unwrap_or_default();
         let expected = "    fn rule_0_r(c: &Ctx<'_>) -> bool {\n        rt::compiled::any_str(c.ka_verb(), |s| s == \"get\")\n    }";
         assert!(code.contains(expected), "{code}");
     }

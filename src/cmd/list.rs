@@ -1,9 +1,9 @@
 //! `kaudit list-rules -r FILE...` (a table of the rules of rule files) and `kaudit list-fields`
 //! (the field catalog; `--markdown` for docs).
 
-use rulegen::catalog::{ArgKind, FIELDS};
-use rulegen::ir::Rule;
-use rulegen::load::load_files;
+use kaudit_frontend::catalog::{ArgKind, FIELDS};
+use kaudit_frontend::ir::Rule;
+use kaudit_frontend::load::load_files;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,7 +27,7 @@ pub struct FieldsArgs {
 pub fn rules(args: RulesArgs) -> ExitCode {
     // Without -r: the rules compiled into the binary (their sources are embedded with them).
     let res = if args.rules.is_empty() {
-        rulegen::load::load_sources(crate::engine::builtin_sources())
+        kaudit_frontend::load::load_sources(crate::engine::builtin_sources())
     } else {
         load_files(&args.rules)
     };

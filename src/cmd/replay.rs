@@ -6,12 +6,12 @@
 //! 0 when the input was processed (malformed lines are reported and skipped), 1 when rules fail to load or
 //! an input cannot be read, 2 for bad settings.
 
-use kaudit_runtime::alert::AlertFormat;
-use kaudit_runtime::config::ServeConfig;
-use kaudit_runtime::engine::Engine;
-use kaudit_runtime::interp::Interpreter;
-use kaudit_runtime::replay::{open_input, write_summary, Replayer};
-use kaudit_runtime::settings::Settings;
+use kaudit_engine::alert::AlertFormat;
+use kaudit_engine::engine::Engine;
+use kaudit_engine::interp::Interpreter;
+use kaudit_engine::settings::Settings;
+use kaudit_service::config::ServeConfig;
+use kaudit_service::replay::{open_input, write_summary, Replayer};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -6,11 +6,11 @@
 //! used. Exit status: 0 after a graceful shutdown (SIGTERM/SIGINT), 1 when rules, certificates or sockets
 //! fail, 2 for a bad configuration.
 
-use kaudit_runtime::alert::AlertFormat;
-use kaudit_runtime::config::ServeConfig;
-use kaudit_runtime::engine::Engine;
-use kaudit_runtime::interp::Interpreter;
-use kaudit_runtime::server::{self, pipeline::EvalContext, tracing};
+use kaudit_engine::alert::AlertFormat;
+use kaudit_engine::engine::Engine;
+use kaudit_engine::interp::Interpreter;
+use kaudit_service::config::ServeConfig;
+use kaudit_service::server::{self, pipeline::EvalContext, tracing};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;

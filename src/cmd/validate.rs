@@ -3,8 +3,8 @@
 //! Exit 0 when they load (warnings are printed on stderr, then a one-line summary on stdout); exit 1
 //! with the diagnostics on stderr when a file fails to load; exit 2 for bad usage.
 
-use rulegen::ir::Ruleset;
-use rulegen::load::{load_files, LoadResult};
+use kaudit_frontend::ir::Ruleset;
+use kaudit_frontend::load::{load_files, LoadResult};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -2,37 +2,14 @@
 //! running rule files + events through the interpreter in-process, and comparing alerts.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use kaudit_runtime::alert::{AlertFormat, LocalZone};
-use kaudit_runtime::engine::Engine;
-use kaudit_runtime::interp::Interpreter;
-use kaudit_runtime::replay::{open_input, Replayer};
-use kaudit_runtime::settings::Settings;
+use kaudit_engine::alert::{AlertFormat, LocalZone};
+use kaudit_engine::engine::Engine;
+use kaudit_engine::interp::Interpreter;
+use kaudit_engine::settings::Settings;
+use kaudit_service::replay::{open_input, Replayer};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// The conformance data folder: `KAUDIT_CONFORMANCE_DIR`, else `<workspace>/../shared/conformance`.
-/// `None` (after a loud message) when it is absent — except under `CI=true`, where that is a failure.
-pub fn conformance_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("KAUDIT_CONFORMANCE_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance"),
-    };
-    if dir.join("cases.yaml").is_file() {
-        return Some(dir);
-    }
-    let msg = format!(
-        "conformance data not found at {} (set KAUDIT_CONFORMANCE_DIR)",
-        dir.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-    eprintln!("!!! SKIPPED: {msg}");
-    eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n");
-    None
-}
 
 /// Makes the process's local zone UTC, as the Falco runs that produced the expectations used. Event-time
 /// fields (`%evt.time`, `%evt.datetime`, ...) render in the process zone; call this first in every test,
@@ -117,7 +94,7 @@ impl Run {
 
 /// Loads `rules` in order and builds the interpreter; `Err` carries the rendered diagnostics.
 pub fn load_interpreter(rules: &[PathBuf]) -> Result<Interpreter, String> {
-    let res = rulegen::load::load_files(rules);
+    let res = kaudit_frontend::load::load_files(rules);
     let msgs = res.render();
     let Some(ruleset) = res.ruleset else {
         return Err(msgs);
@@ -164,7 +141,7 @@ pub fn run_engine(engine: &dyn Engine, events: &Path, settings: &Settings) -> Ru
         }
     };
     let stats = replayer.finish();
-    let _ = kaudit_runtime::replay::write_summary(&stats, &mut err);
+    let _ = kaudit_service::replay::write_summary(&stats, &mut err);
     Run {
         exit_code,
         stdout: String::from_utf8_lossy(&out).into_owned(),

@@ -4,9 +4,9 @@
 //!     cargo run --release -p kaudit-difftest --example engine_speed [ROUNDS]
 
 use kaudit_difftest::{conformance_dir, matches, pairs};
-use kaudit_runtime::engine::{Engine, Plan, RuleMatching};
-use kaudit_runtime::event::Event;
-use kaudit_runtime::ingest::split_events;
+use kaudit_engine::engine::{Engine, Plan, RuleMatching};
+use kaudit_engine::event::Event;
+use kaudit_engine::ingest::split_events;
 use std::io::Read;
 use std::time::Instant;
 
@@ -32,7 +32,11 @@ fn main() {
         return;
     };
     for matching in [RuleMatching::First, RuleMatching::All] {
-        let plan = Plan::new(pair.interp.rules(), matching, rulegen::ir::Priority::Debug);
+        let plan = Plan::new(
+            pair.interp.rules(),
+            matching,
+            kaudit_frontend::ir::Priority::Debug,
+        );
         let engines: [(&str, &dyn Engine); 2] =
             [("compiled", pair.compiled), ("interpreted", &pair.interp)];
         for (name, engine) in engines {

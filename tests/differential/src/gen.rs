@@ -5,8 +5,8 @@
 //! empty strings; any key may be absent, `null` or of the wrong JSON type; list fields get zero to four
 //! elements. The aim is events that reach deep into conditions, not realistic traffic.
 
-use rulegen::catalog::FieldId;
-use rulegen::ir::{Check, Cond, FieldArg, Rhs, Ruleset, TArg, ValueExpr};
+use kaudit_frontend::catalog::FieldId;
+use kaudit_frontend::ir::{Check, Cond, FieldArg, Rhs, Ruleset, TArg, ValueExpr};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -150,7 +150,7 @@ fn option_words(e: &ValueExpr, literals: &[String]) -> Vec<String> {
             TArg::Literal(_) => Vec::new(),
         })
         .collect();
-    if *func == rulegen::ast::Transformer::Getopt {
+    if *func == kaudit_frontend::ast::Transformer::Getopt {
         if let Some(TArg::Literal(optstring)) = args.get(1) {
             for c in optstring.chars().filter(|&c| c != ':') {
                 out.push(format!("-{c}"));

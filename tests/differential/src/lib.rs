@@ -6,10 +6,10 @@
 
 pub mod gen;
 
-use kaudit_runtime::engine::{Engine, Plan, RuleMatching};
-use kaudit_runtime::event::Event;
-use kaudit_runtime::interp::Interpreter;
-use rulegen::ir::Ruleset;
+use kaudit_engine::engine::{Engine, Plan, RuleMatching};
+use kaudit_engine::event::Event;
+use kaudit_engine::interp::Interpreter;
+use kaudit_frontend::ir::Ruleset;
 use std::path::PathBuf;
 
 pub mod current {
@@ -56,7 +56,7 @@ pub fn pairs() -> Vec<Pair> {
     ];
     sets.into_iter()
         .map(|(name, compiled, sources)| {
-            let res = rulegen::load::load_sources(sources);
+            let res = kaudit_frontend::load::load_sources(sources);
             let ruleset = match res.ruleset {
                 Some(r) => r,
                 None => panic!(
@@ -85,7 +85,7 @@ pub fn plans(engine: &dyn Engine) -> Vec<Plan> {
     let rules = engine.rules();
     let mut out = Vec::new();
     for matching in [RuleMatching::First, RuleMatching::All] {
-        let default = Plan::new(rules, matching, rulegen::ir::Priority::Debug);
+        let default = Plan::new(rules, matching, kaudit_frontend::ir::Priority::Debug);
         let mut reversed = default.clone();
         reversed.order.reverse();
         let every: Vec<usize> = (0..rules.len())

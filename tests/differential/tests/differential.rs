@@ -5,9 +5,9 @@
 
 use kaudit_difftest::gen::{Generator, Rng, Vocabulary};
 use kaudit_difftest::{compare, conformance_dir, have_conformance, matches, pairs, plans, Pair};
-use kaudit_runtime::engine::{Engine, Plan, RuleMatching};
-use kaudit_runtime::event::Event;
-use kaudit_runtime::ingest::split_events;
+use kaudit_engine::engine::{Engine, Plan, RuleMatching};
+use kaudit_engine::event::Event;
+use kaudit_engine::ingest::split_events;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -311,7 +311,7 @@ fn conformance_cases_pass_on_the_compiled_engine() {
         let plan = Plan::new(
             engine.rules(),
             RuleMatching::First,
-            rulegen::ir::Priority::Debug,
+            kaudit_frontend::ir::Priority::Debug,
         );
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
         let mut priorities: Vec<String> = Vec::new();

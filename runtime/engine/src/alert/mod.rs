@@ -1,0 +1,260 @@
+//! Alerts: Falco's text line and JSON object for a rule match, byte-compatible with Falco 0.44
+//! (spec §4). Values come from a callback, so any engine (and unit tests) can supply them;
+//! `AlertFormat::format_event` uses the interpreter's value evaluation.
+
+pub mod json;
+pub mod object;
+pub mod render;
+pub mod text;
+pub mod time;
+
+use crate::engine::RuleMeta;
+use crate::event::Event;
+use crate::settings::Settings;
+use crate::value::Values;
+use kaudit_frontend::ir::ValueExpr;
+pub use time::LocalZone;
+
+/// How alerts are written (the alert-related subset of `Settings`, plus host name and zone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertFormat {
+    pub json_output: bool,
+    pub include_output: bool,
+    pub include_tags: bool,
+    pub include_message: bool,
+    pub include_output_fields: bool,
+    pub time_iso8601: bool,
+    /// The JSON `hostname` member.
+    pub hostname: String,
+    /// The zone of the text time prefix.
+    pub zone: LocalZone,
+}
+
+impl AlertFormat {
+    /// From run settings, with the host name Falco would use and the process's local zone.
+    pub fn new(settings: &Settings) -> AlertFormat {
+        AlertFormat {
+            json_output: settings.json_output,
+            include_output: settings.json_include_output_property,
+            include_tags: settings.json_include_tags_property,
+            include_message: settings.json_include_message_property,
+            include_output_fields: settings.json_include_output_fields_property,
+            time_iso8601: settings.time_format_iso_8601,
+            hostname: hostname(),
+            zone: LocalZone::System,
+        }
+    }
+
+    /// Appends one alert line (JSON object or text line) plus `\n` for `rule` matching an event at
+    /// `time_ns`; `values` yields the values of an output expression for that event.
+    pub fn format_alert<'e>(
+        &self,
+        out: &mut Vec<u8>,
+        rule: &RuleMeta,
+        time_ns: u64,
+        values: &mut dyn FnMut(&ValueExpr, &mut Values<'e>),
+    ) {
+        let mut scratch = Values::new();
+        let mut message = Vec::with_capacity(rule.output.text.len() + 64);
+        text::write_message(&mut message, &rule.output, values, &mut scratch);
+        if self.json_output {
+            let mut line = Vec::with_capacity(message.len() + 40);
+            text::write_line(
+                &mut line,
+                time_ns,
+                self.time_iso8601,
+                self.zone,
+                rule.priority,
+                &message,
+            );
+            object::write_alert_object(
+                out,
+                self,
+                rule,
+                time_ns,
+                &message,
+                &line,
+                values,
+                &mut scratch,
+            );
+        } else {
+            text::write_line(
+                out,
+                time_ns,
+                self.time_iso8601,
+                self.zone,
+                rule.priority,
+                &message,
+            );
+        }
+        out.push(b'\n');
+    }
+
+    /// `format_alert` with values evaluated from `ev` by the interpreter's evaluator.
+    pub fn format_event<'e>(&self, out: &mut Vec<u8>, rule: &RuleMeta, ev: &'e Event<'e>) {
+        let time_ns = ev.time_ns().unwrap_or(0);
+        self.format_alert(out, rule, time_ns, &mut |expr, vals| {
+            crate::interp::value::eval_value(ev, expr, vals)
+        });
+    }
+}
+
+/// `FALCO_HOSTNAME` if set (and not empty), else the system host name.
+pub fn hostname() -> String {
+    if let Some(h) = std::env::var("FALCO_HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+    {
+        return h;
+    }
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_string())
+        .find(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Val;
+    use kaudit_frontend::catalog::FieldId;
+    use kaudit_frontend::ir::{FieldArg, FieldRef, Output, OutputPart, Priority};
+    use std::borrow::Cow;
+
+    const T: u64 = 1_704_164_641_100_001_000;
+
+    fn field(id: FieldId) -> ValueExpr {
+        ValueExpr::Field(FieldRef {
+            id,
+            arg: FieldArg::None,
+        })
+    }
+
+    fn rule(parts: Vec<OutputPart>, fields: Vec<(String, ValueExpr)>, tags: &[&str]) -> RuleMeta {
+        RuleMeta {
+            name: "r".into(),
+            priority: Priority::Warning,
+            source: "k8s_audit".into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            output: Output {
+                text: String::new(),
+                parts,
+                fields,
+            },
+            enabled: true,
+        }
+    }
+
+    fn fmt(json: bool) -> AlertFormat {
+        AlertFormat {
+            json_output: json,
+            include_output: true,
+            include_tags: true,
+            include_message: false,
+            include_output_fields: true,
+            time_iso8601: false,
+            hostname: "h".into(),
+            zone: LocalZone::Utc,
+        }
+    }
+
+    /// Values for a fake event: user name with special characters, groups `["", "a", ""]`, verb missing.
+    fn fake<'e>(expr: &ValueExpr, out: &mut Values<'e>) {
+        let ValueExpr::Field(f) = expr else { return };
+        match f.id {
+            FieldId::KaUserName => out.push(Val::Str(Cow::Borrowed(
+                "new\nline\t\"q\" back\\slash café ctl\u{1} del\u{7f}",
+            ))),
+            FieldId::KaUserGroups => out.extend(["", "a", ""].map(|s| Val::Str(Cow::Borrowed(s)))),
+            _ => {}
+        }
+    }
+
+    fn user_rule() -> RuleMeta {
+        rule(
+            vec![
+                OutputPart::Literal("user=".into()),
+                OutputPart::Value {
+                    expr: field(FieldId::KaUserName),
+                    width: None,
+                },
+                OutputPart::Literal(" g=".into()),
+                OutputPart::Value {
+                    expr: field(FieldId::KaUserGroups),
+                    width: None,
+                },
+                OutputPart::Literal(" v=".into()),
+                OutputPart::Value {
+                    expr: field(FieldId::KaVerb),
+                    width: Some(6),
+                },
+            ],
+            vec![
+                ("ka.user.name".into(), field(FieldId::KaUserName)),
+                ("ka.user.groups".into(), field(FieldId::KaUserGroups)),
+                ("ka.verb".into(), field(FieldId::KaVerb)),
+            ],
+            &["z", "a", "z"],
+        )
+    }
+
+    #[test]
+    fn text_line_is_raw() {
+        let mut out = Vec::new();
+        fmt(false).format_alert(&mut out, &user_rule(), T, &mut fake);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "03:04:01.100001000: Warning user=new\nline\t\"q\" back\\slash café ctl\u{1} del\u{7f} g=(a,) v=<NA>  \n"
+        );
+    }
+
+    #[test]
+    fn json_object_matches_falco_layout() {
+        let mut out = Vec::new();
+        fmt(true).format_alert(&mut out, &user_rule(), T, &mut fake);
+        let expected = concat!(
+            r#"{"hostname":"h","output":"03:04:01.100001000: Warning user=new\nline\t\"q\" back\\slash café ctl\u0001 del"#,
+            "\u{7f}",
+            r#" g=(a,) v=<NA>  ","output_fields":{"evt.time":1704164641100001000,"ka.user.groups":["","a",""],"#,
+            r#""ka.user.name":"new\nline\t\"q\" back\\slash café ctl\u0001 del"#,
+            "\u{7f}",
+            r#"","ka.verb":null},"priority":"Warning","rule":"r","source":"k8s_audit","tags":["a","z"],"#,
+            r#""time":"2024-01-02T03:04:01.100001000Z"}"#,
+            "\n"
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+    }
+
+    #[test]
+    fn optional_members_follow_settings() {
+        let mut f = fmt(true);
+        f.include_output = false;
+        f.include_tags = false;
+        f.include_output_fields = false;
+        f.include_message = true;
+        f.time_iso8601 = true;
+        let r = rule(vec![OutputPart::Literal("x".into())], vec![], &[]);
+        let mut out = Vec::new();
+        f.format_alert(&mut out, &r, T, &mut fake);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"hostname\":\"h\",\"message\":\"x\",\"priority\":\"Warning\",\"rule\":\"r\",\"source\":\"k8s_audit\",\"time\":\"2024-01-02T03:04:01.100001000Z\"}\n"
+        );
+        f.include_output = true;
+        f.include_output_fields = true;
+        f.include_message = false;
+        let mut out = Vec::new();
+        f.format_alert(&mut out, &r, T, &mut fake);
+        let s = String::from_utf8(out).unwrap();
+        assert!(
+            s.contains("\"output\":\"2024-01-02T03:04:01.100001000+0000: Warning x\""),
+            "{s}"
+        );
+        assert!(
+            s.contains("\"output_fields\":{\"evt.time.iso8601\":1704164641100001000}"),
+            "{s}"
+        );
+    }
+}

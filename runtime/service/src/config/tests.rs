@@ -1,0 +1,216 @@
+use super::*;
+use kaudit_frontend::ir::Priority;
+
+fn load(text: Option<&str>, overrides: &[&str]) -> Result<ServeConfig, ConfigError> {
+    let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    ServeConfig::from_sources(text.map(|t| (t, "falco.yaml")), &o)
+}
+
+#[test]
+fn built_in_defaults_serve_both_paths_on_8765() {
+    let c = load(None, &[]).unwrap();
+    assert_eq!(c.listeners.len(), 1);
+    let l = &c.listeners[0];
+    assert_eq!(l.addr, "0.0.0.0:8765".parse().unwrap());
+    assert_eq!(l.audit_paths, vec!["/k8s_audit", "/k8s-audit"]);
+    assert_eq!(l.tls_pem, None);
+    assert_eq!(
+        c.limits,
+        IngestLimits {
+            max_event_size: 262_144,
+            max_batch_size: 12_582_912
+        }
+    );
+    assert!(c.outputs.stdout && c.outputs.file.is_none() && c.outputs.http.is_none());
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert!(c.pipeline.workers >= 1);
+}
+
+#[test]
+fn plugin_style_adds_a_listener_and_limits() {
+    let yaml = r#"
+webserver:
+  enabled: false
+plugins:
+  - name: k8saudit
+    library_path: libk8saudit.so
+    init_config:
+      maxEventSize: 1000
+      webhookMaxBatchSize: 5000
+      sslCertificate: /tmp/x.pem
+    open_params: " https://127.0.0.1:9765/k8s-audit "
+  - name: json
+    library_path: libjson.so
+load_plugins: [k8saudit, json]
+"#;
+    let c = load(Some(yaml), &[]).unwrap();
+    assert_eq!(c.listeners.len(), 1);
+    let l = &c.listeners[0];
+    assert_eq!(l.addr, "127.0.0.1:9765".parse().unwrap());
+    assert_eq!(l.audit_paths, vec!["/k8s-audit"]);
+    assert_eq!(l.tls_pem.as_deref(), Some(Path::new("/tmp/x.pem")));
+    assert_eq!(
+        c.limits,
+        IngestLimits {
+            max_event_size: 1000,
+            max_batch_size: 5000
+        }
+    );
+}
+
+#[test]
+fn plugin_init_config_may_be_a_json_string_and_shares_the_webserver_port() {
+    let yaml = r#"
+plugins:
+  - name: k8saudit
+    init_config: '{"maxEventSize": 2048}'
+    open_params: "http://:8765/audit"
+"#;
+    let c = load(Some(yaml), &[]).unwrap();
+    assert_eq!(c.listeners.len(), 1);
+    assert_eq!(
+        c.listeners[0].audit_paths,
+        vec!["/k8s_audit", "/k8s-audit", "/audit"]
+    );
+    assert_eq!(c.limits.max_event_size, 2048);
+}
+
+#[test]
+fn plugins_not_in_load_plugins_are_skipped() {
+    let yaml = "plugins:\n  - name: k8saudit\n    open_params: 'http://:9765/k8s-audit'\nload_plugins: [json]\n";
+    let c = load(Some(yaml), &[]).unwrap();
+    assert_eq!(c.listeners.len(), 1);
+    assert_eq!(c.listeners[0].addr.port(), 8765);
+}
+
+#[test]
+fn file_open_params_are_rejected_with_the_key() {
+    let yaml = "plugins:\n  - name: k8saudit\n    open_params: /var/log/audit.log\n";
+    let e = load(Some(yaml), &[]).unwrap_err();
+    assert!(e.0.starts_with("plugins[0].open_params:"), "{e}");
+}
+
+#[test]
+fn legacy_webserver_keys_and_overrides() {
+    let yaml = "webserver:\n  listen_port: 9999\n  k8s_audit_endpoint: /audit\n  ssl_enabled: true\n  ssl_certificate: /etc/k.pem\n";
+    let c = load(
+        Some(yaml),
+        &[
+            "webserver.listen_address=127.0.0.1",
+            "webserver.listen_port=7000",
+        ],
+    )
+    .unwrap();
+    let l = &c.listeners[0];
+    assert_eq!(l.addr, "127.0.0.1:7000".parse().unwrap());
+    assert_eq!(l.audit_paths, vec!["/audit"]);
+    assert_eq!(l.tls_pem.as_deref(), Some(Path::new("/etc/k.pem")));
+}
+
+#[test]
+fn settings_keys_reach_settings() {
+    let yaml = "priority: warning\nrule_matching: all\njson_output: yes\nrules:\n  - disable:\n      rule: '*'\n  - enable:\n      tag: k8s\n";
+    let c = load(Some(yaml), &["json_include_tags_property=false"]).unwrap();
+    assert_eq!(c.settings.min_priority, Priority::Warning);
+    assert_eq!(
+        c.settings.rule_matching,
+        kaudit_engine::engine::RuleMatching::All
+    );
+    assert!(c.settings.json_output);
+    assert!(!c.settings.json_include_tags_property);
+    assert_eq!(c.settings.rule_selections.len(), 2);
+}
+
+#[test]
+fn wrong_types_are_errors_naming_the_key() {
+    for (yaml, key) in [
+        ("json_output: maybe\n", "json_output"),
+        ("priority: loud\n", "priority"),
+        ("webserver:\n  listen_port: abc\n", "webserver.listen_port"),
+        ("webserver:\n  listen_port: 70000\n", "webserver.listen_port"),
+        ("file_output:\n  enabled: [1]\n", "file_output.enabled"),
+        ("kaudit:\n  queue_capacity: -1\n", "kaudit.queue_capacity"),
+        ("rules_files: {a: b}\n", "rules_files"),
+        ("plugins:\n  - name: k8saudit\n    init_config: {maxEventSize: big}\n    open_params: 'http://:1/x'\n", "plugins[0].init_config.maxEventSize"),
+        ("http_output:\n  enabled: true\n  url: ftp://x\n", "http_output.url"),
+    ] {
+        let e = load(Some(yaml), &[]).unwrap_err();
+        assert!(e.0.starts_with(key), "{yaml:?}: {e}");
+    }
+}
+
+#[test]
+fn unknown_keys_warn_and_falco_only_keys_do_not() {
+    let yaml = "colour: blue\nsyscall_event_drops:\n  actions: [log]\nwebserver:\n  threadiness: 0\n  listen_prot: 1\nkaudit:\n  wrokers: 2\n";
+    let c = load(Some(yaml), &[]).unwrap();
+    assert_eq!(
+        c.warnings,
+        vec![
+            "unknown configuration key 'colour' (ignored)",
+            "unknown configuration key 'kaudit.wrokers' (ignored)",
+            "unknown configuration key 'webserver.listen_prot' (ignored)",
+        ]
+    );
+}
+
+#[test]
+fn outputs_and_auth_are_read() {
+    let dir = std::env::temp_dir().join(format!("kaudit-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token = dir.join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let yaml = format!(
+        "stdout_output:\n  enabled: false\nfile_output:\n  enabled: true\n  filename: /tmp/a.txt\nhttp_output:\n  enabled: true\n  url: http://127.0.0.1:2801/\n  max_retries: 5\nprogram_output:\n  enabled: true\n  keep_alive: true\n  program: jq .\nkaudit:\n  auth:\n    bearer_token_file: {}\n",
+        token.display()
+    );
+    let c = load(Some(&yaml), &["buffered_outputs=true"]).unwrap();
+    assert!(!c.outputs.stdout && c.outputs.buffered);
+    assert_eq!(
+        c.outputs.file.as_ref().unwrap().filename,
+        PathBuf::from("/tmp/a.txt")
+    );
+    let h = c.outputs.http.as_ref().unwrap();
+    assert_eq!(
+        (h.url.as_str(), h.max_retries),
+        ("http://127.0.0.1:2801/", 5)
+    );
+    let p = c.outputs.program.as_ref().unwrap();
+    assert!(p.keep_alive && p.program == "jq .");
+    assert_eq!(c.auth.bearer_token.as_deref(), Some("s3cret"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn client_ca_requires_tls_everywhere() {
+    let e = load(None, &["kaudit.auth.client_ca=/tmp/ca.pem"]).unwrap_err();
+    assert!(e.0.starts_with("kaudit.auth.client_ca"), "{e}");
+    let c = load(
+        None,
+        &[
+            "kaudit.auth.client_ca=/tmp/ca.pem",
+            "webserver.ssl_enabled=true",
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.auth.client_ca.as_deref(), Some(Path::new("/tmp/ca.pem")));
+}
+
+#[test]
+fn no_endpoint_is_an_error() {
+    assert!(load(None, &["webserver.enabled=false"]).is_err());
+}
+
+#[test]
+fn open_params_forms() {
+    assert_eq!(
+        parse_open_params("http://:9765/k8s-audit").unwrap(),
+        (false, "0.0.0.0:9765".parse().unwrap(), "/k8s-audit".into())
+    );
+    assert_eq!(
+        parse_open_params("https://[::1]:443").unwrap(),
+        (true, "[::1]:443".parse().unwrap(), "/".into())
+    );
+    assert!(parse_open_params("http://example.com:80/x").is_err());
+    assert!(parse_open_params("file:///var/log/x").is_err());
+    assert!(parse_open_params("http://:port/x").is_err());
+}

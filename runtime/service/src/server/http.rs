@@ -1,0 +1,327 @@
+//! Request handling for the audit webhook, `/healthz` and `/metrics`.
+//!
+//! An audit request is answered only after its body has been read, split into events and queued, so the
+//! status tells the API server the truth: 200 = every valid event will be evaluated; 503 + Retry-After =
+//! nothing was taken, send it again; 400/413/415/405/401/404 = this request is wrong as it is.
+
+use super::auth::BearerToken;
+use super::metrics::{EventDrop, Metrics, Refusal};
+use super::pipeline::Pipeline;
+use crate::config::IngestLimits;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{
+    HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use hyper::{Method, Request, Response, StatusCode};
+use kaudit_engine::ingest::{self, SplitBody};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Bodies larger than this are split on the blocking pool.
+const BLOCKING_SPLIT_BYTES: usize = 256 * 1024;
+
+/// State shared by every connection.
+pub struct AppState {
+    pub pipeline: Pipeline,
+    pub metrics: Arc<Metrics>,
+    pub token: BearerToken,
+    pub limits: IngestLimits,
+    pub retry_after_seconds: u64,
+    /// Time allowed to receive a whole request body.
+    pub body_timeout: Duration,
+    pub shutting_down: AtomicBool,
+}
+
+/// What a request handler knows about its listener and connection.
+pub struct ConnInfo {
+    pub audit_paths: Arc<Vec<String>>,
+    pub healthz_path: Arc<String>,
+    /// `None` when client certificates are not required; else whether the presented chain verified.
+    pub client_cert_ok: Option<bool>,
+}
+
+pub type Resp = Response<Full<Bytes>>;
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Resp {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+pub async fn handle(
+    req: Request<Incoming>,
+    state: Arc<AppState>,
+    conn: Arc<ConnInfo>,
+) -> Result<Resp, Infallible> {
+    let path = req.uri().path();
+    if conn.audit_paths.iter().any(|p| p == path) {
+        return Ok(audit(req, &state, &conn).await);
+    }
+    let is_get = req.method() == Method::GET || req.method() == Method::HEAD;
+    let resp = if path == conn.healthz_path.as_str() && is_get {
+        text(StatusCode::OK, "ok\n")
+    } else if path == "/metrics" && is_get {
+        let mut r = text(StatusCode::OK, state.metrics.render());
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        r
+    } else if path == conn.healthz_path.as_str() || path == "/metrics" {
+        let mut r = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{} method not allowed\n", req.method()),
+        );
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        r
+    } else {
+        state.metrics.refused(Refusal::NotFound);
+        text(StatusCode::NOT_FOUND, "404 page not found\n")
+    };
+    Ok(resp)
+}
+
+fn refuse(state: &AppState, why: Refusal, status: StatusCode, msg: String) -> Resp {
+    state.metrics.refused(why);
+    tracing::debug!(
+        reason = why.label(),
+        status = status.as_u16(),
+        "audit request refused: {msg}"
+    );
+    text(status, msg + "\n")
+}
+
+async fn audit(req: Request<Incoming>, state: &AppState, conn: &ConnInfo) -> Resp {
+    if req.method() != Method::POST {
+        let mut r = refuse(
+            state,
+            Refusal::Method,
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{} method not allowed", req.method()),
+        );
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST"));
+        return r;
+    }
+    let cert_ok = conn.client_cert_ok.unwrap_or(true);
+    let token_ok = state.token.check(
+        req.headers()
+            .get(hyper::header::AUTHORIZATION)
+            .map(|v| v.as_bytes()),
+    );
+    if !cert_ok || !token_ok {
+        let why = if cert_ok {
+            "missing or wrong bearer token"
+        } else {
+            "missing or untrusted client certificate"
+        };
+        tracing::warn!("unauthorized audit request: {why}");
+        let mut r = refuse(
+            state,
+            Refusal::Unauthorized,
+            StatusCode::UNAUTHORIZED,
+            format!("unauthorized: {why}"),
+        );
+        if state.token.required() {
+            r.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        return r;
+    }
+    // Like the k8saudit plugin: the media type must mention application/json (parameters allowed).
+    let json_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("application/json"));
+    if !json_type {
+        return refuse(
+            state,
+            Refusal::ContentType,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "wrong Content Type: expected application/json".into(),
+        );
+    }
+    if state.shutting_down.load(Relaxed) {
+        return unavailable(state, Refusal::ShuttingDown, "shutting down", true);
+    }
+    let max = state.limits.max_batch_size;
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return too_large(state, max);
+    }
+    let body = match tokio::time::timeout(
+        state.body_timeout,
+        Limited::new(req.into_body(), max).collect(),
+    )
+    .await
+    {
+        Err(_) => {
+            let mut r = refuse(
+                state,
+                Refusal::ReadError,
+                StatusCode::REQUEST_TIMEOUT,
+                "request body not received in time".into(),
+            );
+            r.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return too_large(state, max)
+        }
+        Ok(Err(e)) => {
+            return refuse(
+                state,
+                Refusal::ReadError,
+                StatusCode::BAD_REQUEST,
+                format!("bad request: {e}"),
+            )
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    let max_event = state.limits.max_event_size;
+    // Splitting a large batch takes a while: keep it off the I/O threads.
+    let split = if body.len() > BLOCKING_SPLIT_BYTES {
+        let b = body.clone();
+        tokio::task::spawn_blocking(move || split(&b, max_event))
+            .await
+            .unwrap_or_else(|e| Err(format!("internal: {e}")))
+    } else {
+        split(&body, max_event)
+    };
+    let split = match split {
+        Ok(x) => x,
+        Err(msg) => {
+            return refuse(
+                state,
+                Refusal::Malformed,
+                StatusCode::BAD_REQUEST,
+                format!("bad request: {msg}"),
+            )
+        }
+    };
+    let (n, oversized, invalid) = (split.events.len() as u64, split.oversized, split.invalid);
+    state
+        .metrics
+        .events_received
+        .fetch_add(n + oversized + invalid, Relaxed);
+    for _ in 0..oversized {
+        state.metrics.event_dropped(EventDrop::Oversized);
+    }
+    for _ in 0..invalid {
+        state.metrics.event_dropped(EventDrop::Invalid);
+    }
+    match state.pipeline.submit(body, split.tape, split.roots) {
+        Ok(()) => {
+            state.metrics.requests_accepted.fetch_add(1, Relaxed);
+            // Dropped events are reported to the sender too: resending would not help them.
+            let mut r = text(
+                StatusCode::OK,
+                format!("{{\"accepted\":{n},\"dropped_oversized\":{oversized},\"dropped_invalid\":{invalid}}}\n"),
+            );
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r
+        }
+        Err(why) => {
+            state.metrics.events_refused.fetch_add(n, Relaxed);
+            let close = why == Refusal::ShuttingDown;
+            unavailable(
+                state,
+                why,
+                if close {
+                    "shutting down"
+                } else {
+                    "event queue full, retry later"
+                },
+                close,
+            )
+        }
+    }
+}
+
+fn too_large(state: &AppState, max: usize) -> Resp {
+    let mut r = refuse(
+        state,
+        Refusal::TooLarge,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body larger than webhookMaxBatchSize ({max} bytes)"),
+    );
+    // The unread rest of the body makes the connection unusable.
+    r.headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
+fn unavailable(state: &AppState, why: Refusal, msg: &str, close: bool) -> Resp {
+    let mut r = refuse(state, why, StatusCode::SERVICE_UNAVAILABLE, msg.to_string());
+    if let Ok(v) = HeaderValue::from_str(&state.retry_after_seconds.to_string()) {
+        r.headers_mut().insert(RETRY_AFTER, v);
+    }
+    if close {
+        r.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    r
+}
+
+/// Splits a body into events (`kaudit_engine::ingest::split_body`) and logs each event dropped on its own.
+pub fn split(body: &[u8], max_event: usize) -> Result<SplitBody, String> {
+    let out = ingest::split_body(body, max_event)?;
+    for d in &out.dropped {
+        tracing::warn!(offset = d.offset, "audit event dropped: {}", d.msg);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EV: &str = r#"{"kind":"Event","verb":"get","stageTimestamp":"2024-01-02T03:04:05Z","user":{"username":"x"}}"#;
+
+    #[test]
+    fn split_gives_ranges_into_the_body_and_counts_drops() {
+        let big = EV.replace("\"x\"", &format!("\"{}\"", "x".repeat(200)));
+        let no_time = r#"{"kind":"Event","verb":"get"}"#;
+        let body = format!(r#"{{"kind":"EventList","items":[{EV}, {big}, {no_time}, {EV}]}}"#);
+        let s = split(body.as_bytes(), 150).unwrap();
+        assert_eq!(s.events.len(), 2);
+        for (r, &root) in s.events.iter().zip(&s.roots) {
+            assert_eq!(&body[r.clone()], EV);
+            let ev = kaudit_engine::event::Event::from_tape(
+                body.as_bytes(),
+                std::borrow::Cow::Borrowed(&s.tape),
+                root,
+            )
+            .unwrap();
+            assert_eq!(ev.raw(), EV.as_bytes(), "the tape is the body's");
+        }
+        assert_eq!((s.oversized, s.invalid), (1, 1));
+    }
+
+    #[test]
+    fn split_rejects_bodies_that_are_not_audit_events() {
+        assert!(split(b"{\"kind\":\"Pod\"}", 1000).is_err());
+        assert!(split(b"[1]", 1000).is_err());
+        assert!(split(b"{", 1000).is_err());
+        assert!(split(b"", 1000).is_err());
+    }
+}

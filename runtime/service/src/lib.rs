@@ -7,3 +7,4 @@ pub mod config;
 pub mod outputs;
 pub mod replay;
 pub mod server;
+pub mod sources;

@@ -8,6 +8,7 @@
 
 use kaudit_engine::alert::AlertFormat;
 use kaudit_engine::engine::Engine;
+use kaudit_engine::formats::Format;
 use kaudit_engine::interp::Interpreter;
 use kaudit_engine::settings::Settings;
 use kaudit_service::config::ServeConfig;
@@ -33,12 +34,34 @@ pub struct Args {
     /// With -r: load the built-in (compiled-in) rule files first, then the -r files.
     #[arg(long)]
     pub with_builtin_rules: bool,
+    /// Format of the input documents: auto (detect each one), audit (Event/EventList/array), gke (Cloud
+    /// Logging LogEntry), aks (Azure diagnostic records), cloudwatch (CloudWatch Logs subscription).
+    #[arg(long, value_name = "FORMAT", default_value = "auto", value_parser = parse_format)]
+    pub input_format: InputFormat,
     /// Do not print the end-of-run summary.
     #[arg(short = 'q', long)]
     pub quiet: bool,
     /// Audit log files: JSON Lines, optionally gzip-compressed; `-` or nothing reads stdin.
     #[arg(value_name = "FILE")]
     pub inputs: Vec<String>,
+}
+
+/// `--input-format`: a format, or `None` to detect each document's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InputFormat(pub Option<Format>);
+
+fn parse_format(s: &str) -> Result<InputFormat, String> {
+    if s == "auto" {
+        return Ok(InputFormat(None));
+    }
+    Format::from_name(s)
+        .map(|f| InputFormat(Some(f)))
+        .ok_or_else(|| {
+            format!(
+                "unknown input format {s:?}: expected auto, {}",
+                Format::NAMES.join(", ")
+            )
+        })
 }
 
 /// The engine for rules compiled into the binary.
@@ -129,6 +152,7 @@ pub fn run(args: Args) -> ExitCode {
     let mut err = std::io::stderr();
     let mut replayer = Replayer::new(engine.as_ref(), &plan, &format);
     replayer.progress = true;
+    replayer.input_format = args.input_format.0;
     replayer.flush_each_event = inputs.iter().any(|p| p == "-");
     let mut status = 0u8;
     for path in &inputs {

@@ -7,9 +7,11 @@
 //! Unknown keys produce warnings; a known key with a value of the wrong type is an error naming the key.
 
 mod read;
+pub mod sources;
 pub mod tree;
 
 use kaudit_engine::settings::Settings;
+pub use sources::SourcesConfig;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -36,6 +38,8 @@ pub struct ServeConfig {
     /// A connection on which nothing is received for this long is closed.
     pub idle_timeout: Duration,
     pub log_level: String,
+    /// Pull sources (files to follow, cloud plugins) and `kaudit.state_dir`.
+    pub sources: SourcesConfig,
     /// Unknown keys and ignored Falco features, to be logged by the caller.
     pub warnings: Vec<String>,
 }
@@ -195,7 +199,8 @@ impl ServeConfig {
                 IngestLimits::default().max_batch_size,
             )?,
         };
-        let listeners = read_listeners(&mut r, root, &mut limits)?;
+        let sources = sources::read_sources(&mut r, root)?;
+        let listeners = read_listeners(&mut r, root, &mut limits, !sources.is_empty())?;
 
         let auth = read_auth(&mut r, root)?;
         if auth.client_ca.is_some() {
@@ -249,6 +254,7 @@ impl ServeConfig {
             read_timeout,
             idle_timeout,
             log_level,
+            sources,
             warnings: r.warnings,
         })
     }
@@ -326,10 +332,12 @@ fn read_settings(root: &Node) -> Result<Settings, ConfigError> {
     Ok(s)
 }
 
+/// The webhook listeners. `has_sources`: pull sources are configured, so no listener is needed.
 fn read_listeners(
     r: &mut read::Reader,
     root: &Node,
     limits: &mut IngestLimits,
+    has_sources: bool,
 ) -> Result<Vec<ListenerConfig>, ConfigError> {
     let mut listeners: Vec<ListenerConfig> = Vec::new();
     let ws = root.child("webserver").cloned().unwrap_or_default();
@@ -400,6 +408,8 @@ fn read_listeners(
         match name.as_str() {
             "k8saudit" => {}
             "json" => continue,
+            // Pull sources: read by `sources::read_sources`.
+            cloud if sources::CLOUD_PLUGINS.contains(&cloud) => continue,
             other => {
                 r.warn(format!(
                     "{at}: plugin '{other}' is not supported by kaudit and is ignored"
@@ -419,6 +429,10 @@ fn read_listeners(
             None | Some(Node::Null) => String::new(),
             Some(_) => return Err(ConfigError(format!("{at}.open_params: expected a string"))),
         };
+        if sources::file_path(&open).is_some() {
+            // A file to follow: a pull source, not a listener.
+            continue;
+        }
         let (tls, addr, path) =
             parse_open_params(&open).map_err(|m| ConfigError(format!("{at}.open_params: {m}")))?;
         let tls_pem = tls.then(|| {
@@ -449,9 +463,9 @@ fn read_listeners(
             }),
         }
     }
-    if listeners.is_empty() {
+    if listeners.is_empty() && !has_sources {
         return Err(ConfigError(
-            "no audit endpoint: enable webserver or configure a k8saudit plugin with an http(s) open_params".into(),
+            "no audit endpoint: enable webserver, or configure a k8saudit plugin with an http(s) or file:// open_params, or a cloud plugin".into(),
         ));
     }
     Ok(listeners)
@@ -465,7 +479,7 @@ pub fn parse_open_params(open: &str) -> Result<(bool, SocketAddr, String), Strin
         (true, r)
     } else {
         return Err(format!(
-            "'{open}': kaudit serve takes an http:// or https:// webhook address (read files with `kaudit replay`)"
+            "'{open}': kaudit serve takes an http:// or https:// webhook address, or file:///path/to/audit.log to follow a file"
         ));
     };
     let (hostport, path) = match rest.find('/') {

@@ -76,6 +76,8 @@ pub const KAUDIT_KEYS: &[&str] = &[
     "idle_timeout_ms",
     "log_level",
     "auth",
+    "state_dir",
+    "source_unhealthy_after_ms",
 ];
 
 pub const WEBSERVER_KEYS: &[&str] = &[
@@ -220,12 +222,13 @@ pub struct InitConfig {
     pub ssl_certificate: Option<String>,
 }
 
-/// `init_config` is a YAML map or a JSON string (spec §5.1); unknown keys are allowed.
-pub fn init_config(node: Option<&Node>, at: &str) -> Result<InitConfig, ConfigError> {
+/// `init_config` as a map node: a YAML map, or a JSON string holding an object (as Falco accepts both);
+/// `Node::Null` when absent or empty.
+pub fn init_config_node(node: Option<&Node>, at: &str) -> Result<Node, ConfigError> {
     let map = match node {
-        None | Some(Node::Null) => return Ok(InitConfig::default()),
+        None | Some(Node::Null) => return Ok(Node::Null),
         Some(Node::Map(_)) => node.cloned().unwrap_or_default(),
-        Some(Node::Scalar(s)) if s.trim().is_empty() => return Ok(InitConfig::default()),
+        Some(Node::Scalar(s)) if s.trim().is_empty() => return Ok(Node::Null),
         Some(Node::Scalar(s)) => json_to_node(
             &serde_json::from_str::<serde_json::Value>(s)
                 .map_err(|e| ConfigError(format!("{at}: not a JSON object: {e}")))?,
@@ -240,6 +243,15 @@ pub fn init_config(node: Option<&Node>, at: &str) -> Result<InitConfig, ConfigEr
         return Err(ConfigError(format!(
             "{at}: expected a map or a JSON object"
         )));
+    }
+    Ok(map)
+}
+
+/// `init_config` is a YAML map or a JSON string (spec §5.1); unknown keys are allowed.
+pub fn init_config(node: Option<&Node>, at: &str) -> Result<InitConfig, ConfigError> {
+    let map = init_config_node(node, at)?;
+    if map == Node::Null {
+        return Ok(InitConfig::default());
     }
     let r = Reader::default();
     let size = |k: &str| -> Result<Option<usize>, ConfigError> {

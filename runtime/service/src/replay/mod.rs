@@ -11,6 +11,7 @@
 //! `maxEventSize`, are dropped and counted, as upstream drops them; so are cloud records that carry no
 //! audit event, by reason.
 
+pub mod follow;
 pub mod input;
 
 pub use input::{open_input, Input};

@@ -339,3 +339,41 @@ fn gke_entries_fire_the_bundled_rules_their_content_calls_for() {
         "{out}"
     );
 }
+
+#[test]
+fn the_bundled_gke_overrides_silence_googles_robot_and_system_images() {
+    let dir = scratch("gke-overrides");
+    let mut entry: Value =
+        serde_json::from_slice(&std::fs::read(gke_fixture_dir().join("create_pod.json")).unwrap())
+            .unwrap();
+    entry["protoPayload"]["authenticationInfo"]["principalEmail"] =
+        json!("123456789@container-engine-robot.iam.gserviceaccount.com");
+    entry["protoPayload"]["request"]["spec"]["containers"][0]["image"] =
+        json!("gke.gcr.io/netd:v0.5");
+    entry["protoPayload"]["request"]["spec"]["hostNetwork"] = json!(false);
+    let p = dir.0.join("robot.json");
+    write(&p, entry.to_string().as_bytes());
+    let rules = |extra: &[&str]| {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let bundled = format!("{root}/rules/k8s_audit_rules.yaml");
+        let gke = format!("{root}/rules/extra/k8s_audit_rules_gke.yaml");
+        let mut args = vec!["-r".to_string(), bundled];
+        if extra.contains(&"gke") {
+            args.extend(["-r".to_string(), gke]);
+        }
+        args.push(p.to_str().unwrap().to_string());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = replay(&args);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let without = rules(&[]);
+    assert!(
+        without.contains("not in allowed list of users"),
+        "{without}"
+    );
+    assert!(without.contains("privileged container"), "{without}");
+    let with = rules(&["gke"]);
+    assert!(!with.contains("not in allowed list of users"), "{with}");
+    assert!(!with.contains("privileged container"), "{with}");
+}

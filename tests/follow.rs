@@ -54,6 +54,19 @@ fn write_events(path: &Path, ids: std::ops::Range<usize>) {
     }
 }
 
+/// A writer appends `before`, renames the log to `rotated` and goes on with `after` in a new file (the
+/// API server's own rotation), while kaudit follows.
+fn rotate_while_writing(
+    log: &Path,
+    rotated: &Path,
+    before: std::ops::Range<usize>,
+    after: std::ops::Range<usize>,
+) {
+    write_events(log, before);
+    fs::rename(log, rotated).unwrap();
+    write_events(log, after);
+}
+
 /// A running kaudit whose stdout lines are collected.
 struct Running {
     child: Child,
@@ -179,16 +192,7 @@ fn replay_follow_survives_rotations_partial_lines_and_a_restart() {
     let mut k = replay_follow(&rules, &log, &state);
     k.wait_for(20);
     // Rename-and-create while a writer keeps writing: the writer renames and reopens mid-stream.
-    let writer = {
-        let log = log.clone();
-        let rotated = d.0.join("audit-1.log");
-        std::thread::spawn(move || {
-            write_events(&log, 20..60);
-            fs::rename(&log, &rotated).unwrap();
-            write_events(&log, 60..100);
-        })
-    };
-    writer.join().unwrap();
+    rotate_while_writing(&log, &d.0.join("audit-1.log"), 20..60, 60..100);
     k.wait_for(100);
     // A partial last line: half an event, then (later) the rest.
     let half = event(100);
@@ -348,16 +352,7 @@ fn serve_follows_a_file_with_checkpoints_across_a_restart() {
     write_events(&log, 0..30);
     let (mut k, port, _) = serve_follow(&rules, &cfg);
     k.wait_for(30);
-    let writer = {
-        let log = log.clone();
-        let rotated = d.0.join("audit-1.log");
-        std::thread::spawn(move || {
-            write_events(&log, 30..60);
-            fs::rename(&log, &rotated).unwrap();
-            write_events(&log, 60..80);
-        })
-    };
-    writer.join().unwrap();
+    rotate_while_writing(&log, &d.0.join("audit-1.log"), 30..60, 60..80);
     k.wait_for(80);
     let (status, metrics) = get(port, "/metrics");
     assert_eq!(status, 200);

@@ -365,6 +365,13 @@ fn serve_follows_a_file_with_checkpoints_across_a_restart() {
         metrics.contains(&format!("kaudit_source_checkpoint_age_seconds{label}")),
         "{metrics}"
     );
+    // The events are from 2024: the lag (now minus the newest event time) is more than a day.
+    let lag: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("kaudit_source_lag_seconds{label} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no lag metric: {metrics}"));
+    assert!(lag > 86_400.0, "{lag}");
     assert_eq!(get(port, "/healthz").0, 200);
     let mut all = k.stop();
     // The checkpoint file is there, written atomically (no temporary left behind).

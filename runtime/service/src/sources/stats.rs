@@ -52,8 +52,13 @@ impl SourceStats {
             self.dropped(why, n);
         }
         if let Some(t) = b.newest_record_ns {
-            self.newest_record_ns.fetch_max(t, Relaxed);
+            self.saw_record_time(t);
         }
+    }
+
+    /// A record (or event) of this time (ns since the epoch) was read.
+    pub fn saw_record_time(&self, ns: u64) {
+        self.newest_record_ns.fetch_max(ns, Relaxed);
     }
 
     pub fn dropped(&self, why: &'static str, n: u64) {

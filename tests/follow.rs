@@ -389,3 +389,31 @@ fn serve_follows_a_file_with_checkpoints_across_a_restart() {
     all.extend(k.stop());
     assert_exactly_once(&all, 100);
 }
+
+#[test]
+fn replay_follow_after_a_crash_resumes_at_the_checkpoint() {
+    let d = scratch("crash");
+    let rules = d.0.join("rules.yaml");
+    fs::write(&rules, RULES).unwrap();
+    let log = d.0.join("audit.log");
+    let state = d.0.join("state");
+    write_events(&log, 0..10);
+    let mut k = replay_follow(&rules, &log, &state);
+    k.wait_for(10);
+    // The checkpoint follows the flush of the alerts within one poll round; then a hard crash.
+    std::thread::sleep(Duration::from_millis(500));
+    k.child.kill().unwrap();
+    k.child.wait().unwrap();
+    while let Ok(l) = k.lines.recv_timeout(Duration::from_millis(200)) {
+        k.seen.push(l);
+    }
+    let mut all = std::mem::take(&mut k.seen);
+    drop(k);
+    write_events(&log, 10..15);
+    fs::rename(&log, d.0.join("audit-1.log")).unwrap();
+    write_events(&log, 15..20);
+    let mut k = replay_follow(&rules, &log, &state);
+    k.wait_for(10);
+    all.extend(k.stop());
+    assert_exactly_once(&all, 20);
+}

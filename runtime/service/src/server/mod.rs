@@ -394,18 +394,20 @@ pub fn serve_until_signal(cfg: &ServeConfig, ctx: EvalContext) -> Result<Summary
         let metrics = Arc::new(Metrics::default());
         let outs = crate::outputs::build(&cfg.outputs, cfg.settings.json_output, &metrics)?;
         let mut server = Server::start_with_metrics(cfg, ctx, outs, metrics).await?;
-        crate::sources::start_configured(&mut server, cfg)?;
         if let Err(e) = shutdown::reopen_on_sighup(server.reopen_flag()) {
             tracing::warn!("SIGHUP handling unavailable: {e}");
         }
         let trigger = server.trigger();
+        // Signals are watched before any source starts: a SIGTERM right after start is a graceful stop.
+        let signals = shutdown::termination();
         tokio::spawn(async move {
-            match shutdown::termination().await {
-                Ok(sig) => tracing::info!("{sig} received: shutting down"),
+            match signals {
+                Ok(sig) => tracing::info!("{} received: shutting down", sig.await),
                 Err(e) => tracing::error!("cannot watch for SIGTERM/SIGINT: {e}; shutting down"),
             }
             trigger.fire();
         });
+        crate::sources::start_configured(&mut server, cfg)?;
         Ok(server.run().await)
     })
 }

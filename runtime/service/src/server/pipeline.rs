@@ -10,6 +10,7 @@ use super::metrics::{EventDrop, Metrics, Refusal};
 use crate::config::PipelineConfig;
 use crate::outputs::{self, Alert, Output};
 use crate::sources::driver::Completion;
+use crate::sources::handoff::Handoff;
 use bytes::Bytes;
 use kaudit_engine::alert::AlertFormat;
 use kaudit_engine::engine::{Engine, Plan};
@@ -36,7 +37,8 @@ struct Job {
     first_num: u64,
     /// Queue room held until the job is done.
     _room: Option<OwnedSemaphorePermit>,
-    /// A pull source's batch: done when its last job is dropped (see `sources`).
+    /// A pull source's batch: done when the last of its jobs lets go of it, after the job's alerts
+    /// were handed to the outputs (`sources::handoff`).
     done: Option<Arc<Completion>>,
 }
 
@@ -81,6 +83,9 @@ impl Pipeline {
     ) -> std::io::Result<Pipeline> {
         let (alert_tx, alert_rx) =
             std::sync::mpsc::sync_channel::<Alert>(cfg.output_queue_capacity.max(1));
+        // Pull sources' batches are done only once their alerts were handed to the outputs.
+        let mut outputs = outputs;
+        let handoff = Handoff::wrap(&mut outputs);
         let m = metrics.clone();
         let dispatcher = std::thread::Builder::new()
             .name("kaudit-outputs".into())
@@ -97,6 +102,7 @@ impl Pipeline {
                 ctx: ctx.clone(),
                 jobs: job_rx.clone(),
                 alerts: alert_tx.clone(),
+                handoff: handoff.clone(),
                 metrics: metrics.clone(),
                 first_time: first_time.clone(),
             };
@@ -142,7 +148,7 @@ impl Pipeline {
     }
 
     /// Like `submit` for a pull source (`sources::driver`): waits for queue room instead of refusing, and
-    /// holds `done` until every event was evaluated and its alerts handed to the outputs' queue.
+    /// holds `done` until every event was evaluated and every output was handed its alerts.
     pub async fn submit_waiting(
         &self,
         body: Bytes,
@@ -239,6 +245,7 @@ struct Worker {
     ctx: Arc<EvalContext>,
     jobs: Arc<Mutex<Receiver<Job>>>,
     alerts: SyncSender<Alert>,
+    handoff: Arc<Handoff>,
     metrics: Arc<Metrics>,
     first_time: Arc<AtomicU64>,
 }
@@ -248,7 +255,7 @@ impl Worker {
         let mut matches = Vec::new();
         let mut buf = Vec::with_capacity(4096);
         loop {
-            let job = match lock(&self.jobs).recv() {
+            let mut job = match lock(&self.jobs).recv() {
                 Ok(j) => j,
                 Err(_) => return,
             };
@@ -256,6 +263,9 @@ impl Worker {
                 self.eval_one(&job, k, root, &mut matches, &mut buf);
                 self.metrics.queue_depth.fetch_sub(1, Relaxed);
                 self.metrics.events_evaluated.fetch_add(1, Relaxed);
+            }
+            if let Some(done) = job.done.take() {
+                self.handoff.release_after_sent(done);
             }
         }
     }
@@ -317,7 +327,7 @@ impl Worker {
             self.metrics.alert(&alert.rule, alert.priority.name());
             self.metrics.output_queue_depth.fetch_add(1, Relaxed);
             // Blocks while the outputs are behind: that is the back-pressure.
-            if self.alerts.send(alert).is_err() {
+            if self.handoff.send(&self.alerts, alert).is_err() {
                 self.metrics.output_queue_depth.fetch_sub(1, Relaxed);
                 tracing::error!("output dispatcher stopped; alert lost");
             }

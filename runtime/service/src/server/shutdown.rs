@@ -4,13 +4,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
 
-/// Resolves with the signal's name at the first SIGTERM or SIGINT.
-pub async fn termination() -> std::io::Result<&'static str> {
+/// Watches SIGTERM and SIGINT from now on (so a signal that comes before the returned future is first
+/// polled still counts); the future resolves with the signal's name at the first one.
+pub fn termination() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
     })
 }
 

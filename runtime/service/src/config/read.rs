@@ -68,12 +68,9 @@ pub const KAUDIT_KEYS: &[&str] = &[
     "queue_capacity",
     "output_queue_capacity",
     "retry_after_seconds",
-    "max_connections",
     "max_event_size",
     "max_batch_size",
     "shutdown_timeout_ms",
-    "read_timeout_ms",
-    "idle_timeout_ms",
     "log_level",
     "auth",
 ];

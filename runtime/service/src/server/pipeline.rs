@@ -6,7 +6,10 @@
 //! is never dropped for lack of room. Room is given back only after the event's alerts have been handed to
 //! the output queue, so a slow output pushes back all the way to the HTTP answer.
 
+use super::admission::BodyBytes;
 use super::metrics::{EventDrop, Metrics, Refusal};
+use crate::limited;
+use crate::logging::LogGate;
 use crate::config::PipelineConfig;
 use crate::outputs::{self, Alert, Output};
 use bytes::Bytes;
@@ -25,6 +28,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// Events per work item: big batches spread over the workers, small ones stay cheap.
 const CHUNK: usize = 32;
 
+/// Events a client can make invalid at will (rate-limited log lines; the counters have every one).
+static INVALID_EVENT: LogGate = LogGate::new("invalid_event");
+
 struct Job {
     body: Bytes,
     /// The tape the webhook built for the whole body (shared by the body's jobs).
@@ -35,6 +41,8 @@ struct Job {
     first_num: u64,
     /// Queue room held until the job is done.
     _room: Option<OwnedSemaphorePermit>,
+    /// The body's bytes in the byte budget, held until every job of the body is done.
+    _bytes: Option<Arc<BodyBytes>>,
 }
 
 /// What evaluation needs, shared by the workers.
@@ -104,8 +112,15 @@ impl Pipeline {
     }
 
     /// Queues every event of `body` or none of them. `tape` is the body's tape (from the webhook's one
-    /// parse) and `events` the tape indexes of the events' objects: workers do not parse again.
-    pub fn submit(&self, body: Bytes, tape: Vec<Tok>, events: Vec<usize>) -> Result<(), Refusal> {
+    /// parse) and `events` the tape indexes of the events' objects: workers do not parse again. `bytes`
+    /// (the body's reservation in the byte budget) is released when the last of its events is evaluated.
+    pub fn submit(
+        &self,
+        body: Bytes,
+        tape: Vec<Tok>,
+        events: Vec<usize>,
+        bytes: Option<BodyBytes>,
+    ) -> Result<(), Refusal> {
         let n = events.len();
         if n == 0 {
             return Ok(());
@@ -126,6 +141,7 @@ impl Pipeline {
         self.metrics.queue_depth.fetch_add(n as u64, Relaxed);
         self.metrics.events_queued.fetch_add(n as u64, Relaxed);
         let tape = Arc::new(tape);
+        let bytes = bytes.map(Arc::new);
         let mut offset = 0;
         let mut chunks = events.chunks(CHUNK).peekable();
         while let Some(chunk) = chunks.next() {
@@ -141,6 +157,7 @@ impl Pipeline {
                 events: chunk.to_vec(),
                 first_num: first_num + offset,
                 _room: part,
+                _bytes: bytes.clone(),
             };
             offset += chunk.len() as u64;
             if tx.send(job).is_err() {
@@ -216,13 +233,13 @@ impl Worker {
             Ok(ev) => ev,
             Err(e) => {
                 self.metrics.event_dropped(EventDrop::Invalid);
-                tracing::warn!(error = %e, "invalid audit event dropped");
+                limited!(INVALID_EVENT, warn, error = %e, "invalid audit event dropped");
                 return;
             }
         };
         let Some(time_ns) = ev.time_ns() else {
             self.metrics.event_dropped(EventDrop::Invalid);
-            tracing::warn!("audit event without a valid stageTimestamp dropped");
+            limited!(INVALID_EVENT, warn, "audit event without a valid stageTimestamp dropped");
             return;
         };
         ev.set_num(job.first_num + k as u64);

@@ -156,10 +156,7 @@ pub fn suppressed_counts() -> Vec<(&'static str, u64)> {
 
 /// At the end of a run: one line per cause whose last suppressed lines were never reported.
 pub fn report_unreported() {
-    let gates: Vec<&'static LogGate> = REGISTRY
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let gates: Vec<&'static LogGate> = REGISTRY.lock().unwrap_or_else(|p| p.into_inner()).clone();
     for g in gates {
         let n = g.take_unreported();
         if n > 0 {
@@ -256,7 +253,10 @@ mod tests {
             r#""a\nb\r\x1b[31m\x00\"\\""#
         );
         assert_eq!(quoted(b"\xff\xfe"), r#""\xff\xfe""#);
-        assert_eq!(quoted("x\u{2028}y\u{85}".as_bytes()), r#""x\u{2028}y\u{85}""#);
+        assert_eq!(
+            quoted("x\u{2028}y\u{85}".as_bytes()),
+            r#""x\u{2028}y\u{85}""#
+        );
         let long = vec![b'a'; MAX_QUOTED + 50];
         let q = quoted(&long);
         assert!(q.ends_with("\"...(+50 bytes)"), "{q}");

@@ -149,7 +149,8 @@ mod tests {
 
     #[test]
     fn a_wrong_type_names_the_key() {
-        let e = ServeConfig::from_sources(None, &["kaudit.max_body_bytes=lots".into()]).unwrap_err();
+        let e =
+            ServeConfig::from_sources(None, &["kaudit.max_body_bytes=lots".into()]).unwrap_err();
         assert!(e.0.contains("kaudit.max_body_bytes"), "{e}");
     }
 }

@@ -11,10 +11,10 @@ mod read;
 pub mod tree;
 
 use kaudit_engine::settings::Settings;
+pub use limits::ConnLimits;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-pub use limits::ConnLimits;
 pub use tree::{ConfigError, Node};
 
 /// The built-in configuration (used as is when no file is given).

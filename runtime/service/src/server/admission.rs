@@ -78,8 +78,12 @@ impl Admission {
 
     fn publish(&self, st: &State) {
         use std::sync::atomic::Ordering::Relaxed;
-        self.metrics.connections_open.store(st.conns as u64, Relaxed);
-        self.metrics.body_bytes_in_use.store(st.bytes as u64, Relaxed);
+        self.metrics
+            .connections_open
+            .store(st.conns as u64, Relaxed);
+        self.metrics
+            .body_bytes_in_use
+            .store(st.bytes as u64, Relaxed);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -195,11 +199,14 @@ mod tests {
     use super::*;
 
     fn adm() -> Arc<Admission> {
-        Admission::new(Budgets {
-            max_connections_per_address: 2,
-            max_body_bytes: 100,
-            max_body_bytes_per_address: 60,
-        }, Arc::new(Metrics::default()))
+        Admission::new(
+            Budgets {
+                max_connections_per_address: 2,
+                max_body_bytes: 100,
+                max_body_bytes_per_address: 60,
+            },
+            Arc::new(Metrics::default()),
+        )
     }
 
     #[test]

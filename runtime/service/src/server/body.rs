@@ -47,9 +47,7 @@ pub async fn read(
         }
         // hyper never yields more than the declared length; only chunked bodies grow the budget.
         if len > budget.held() {
-            budget
-                .grow(len - budget.held())
-                .map_err(BodyError::Busy)?;
+            budget.grow(len - budget.held()).map_err(BodyError::Busy)?;
         }
         buf.extend_from_slice(&data);
     }

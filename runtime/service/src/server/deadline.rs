@@ -118,7 +118,10 @@ mod tests {
             tokio::spawn(async move { a.expired(ms(100), ms(1000)).await })
         };
         tokio::time::sleep(ms(5000)).await;
-        assert!(!watch.is_finished(), "a request in progress has no deadline");
+        assert!(
+            !watch.is_finished(),
+            "a request in progress has no deadline"
+        );
         let freed = Instant::now();
         drop(r);
         assert_eq!(watch.await.unwrap(), Expired::Idle);

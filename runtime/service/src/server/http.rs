@@ -318,7 +318,13 @@ fn unavailable(state: &AppState, why: Refusal, msg: &str, close: bool) -> Resp {
 pub fn split(body: &[u8], max_event: usize) -> Result<SplitBody, String> {
     let out = ingest::split_body(body, max_event)?;
     for d in &out.dropped {
-        limited!(EVENT_DROPPED, warn, offset = d.offset, "audit event dropped: {}", quoted(d.msg.as_bytes()));
+        limited!(
+            EVENT_DROPPED,
+            warn,
+            offset = d.offset,
+            "audit event dropped: {}",
+            quoted(d.msg.as_bytes())
+        );
     }
     Ok(out)
 }

@@ -116,9 +116,8 @@ impl Server {
         let mut conn = cfg.conn;
         let fds = fd_limit::raise_nofile_limit();
         conn.max_connections = fd_limit::fit_connections(conn.max_connections, fds);
-        conn.max_connections_per_address = conn
-            .max_connections_per_address
-            .min(conn.max_connections);
+        conn.max_connections_per_address =
+            conn.max_connections_per_address.min(conn.max_connections);
         if conn.max_connections < cfg.conn.max_connections {
             tracing::warn!(
                 configured = cfg.conn.max_connections,
@@ -243,7 +242,9 @@ impl Server {
             Ok(g) => {
                 let until = tokio::time::Instant::from_std(requests_deadline);
                 if tokio::time::timeout_at(until, g.shutdown()).await.is_err() {
-                    tracing::warn!("open requests did not finish in half the shutdown budget; cutting them");
+                    tracing::warn!(
+                        "open requests did not finish in half the shutdown budget; cutting them"
+                    );
                 }
             }
             Err(_) => {

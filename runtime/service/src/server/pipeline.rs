@@ -8,9 +8,9 @@
 
 use super::admission::BodyBytes;
 use super::metrics::{EventDrop, Metrics, Refusal};
+use crate::config::PipelineConfig;
 use crate::limited;
 use crate::logging::LogGate;
-use crate::config::PipelineConfig;
 use crate::outputs::{self, Alert, Output};
 use bytes::Bytes;
 use kaudit_engine::alert::AlertFormat;
@@ -239,7 +239,11 @@ impl Worker {
         };
         let Some(time_ns) = ev.time_ns() else {
             self.metrics.event_dropped(EventDrop::Invalid);
-            limited!(INVALID_EVENT, warn, "audit event without a valid stageTimestamp dropped");
+            limited!(
+                INVALID_EVENT,
+                warn,
+                "audit event without a valid stageTimestamp dropped"
+            );
             return;
         };
         ev.set_num(job.first_num + k as u64);

@@ -351,3 +351,54 @@ fn an_event_list_with_bad_items_keeps_its_valid_events() {
     want.sort();
     assert_eq!(ids, want);
 }
+
+/// With 256 descriptors in all, a flood of connections must not take the descriptors the outputs need:
+/// the connection cap is fitted under the limit, and a file output that opens its file for every alert
+/// (keep_alive false) still gets every alert.
+#[test]
+fn a_low_open_files_limit_is_fitted_and_alerts_are_not_lost() {
+    let _serial = serial();
+    raise_fd_limit();
+    let mut k = Kaudit::start_with_nofile(
+        "nofile",
+        &["file_output.keep_alive=false".into()],
+        Some(256),
+    );
+    let held = hold_connections(&k, 300, b"");
+    std::thread::sleep(Duration::from_millis(300));
+    let metrics = request(
+        k.addr(),
+        "GET",
+        "/metrics",
+        None,
+        b"",
+        Duration::from_secs(5),
+    );
+    let mut accepted = 0;
+    for i in 0..20 {
+        let ev = event("create", i);
+        let a = request(
+            k.addr(),
+            "POST",
+            "/k8s-audit",
+            None,
+            ev.as_bytes(),
+            Duration::from_secs(5),
+        );
+        if a.is_ok_and(|a| a.status == 200) {
+            accepted += 1;
+        }
+    }
+    drop(held);
+    k.signal("TERM");
+    assert!(k.wait_exit(Duration::from_secs(20)).is_some());
+    let alerts = k.alert_lines().len();
+    let metrics = metrics.map(|m| m.body).unwrap_or_default();
+    eprintln!("nofile 256: {accepted} of 20 POSTs accepted, {alerts} alerts written");
+    assert!(
+        metrics.contains("kaudit_connections_max 192\n"),
+        "{metrics}"
+    );
+    assert_eq!(accepted, 20);
+    assert_eq!(alerts, 20);
+}

@@ -57,6 +57,11 @@ pub struct Kaudit {
 impl Kaudit {
     /// Starts the server with `opts` (`-o key=value`) after the suite's own.
     pub fn start(name: &str, opts: &[String]) -> Kaudit {
+        Kaudit::start_with_nofile(name, opts, None)
+    }
+
+    /// Like `start`, under a hard open-files limit of `nofile` (set by the shell before exec).
+    pub fn start_with_nofile(name: &str, opts: &[String], nofile: Option<u32>) -> Kaudit {
         let dir = std::env::temp_dir().join(format!("kaudit-abuse-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -72,7 +77,16 @@ impl Kaudit {
             format!("file_output.filename={}", alerts.display()),
         ];
         all.extend(opts.iter().cloned());
-        let mut cmd = Command::new(binary());
+        let mut cmd = match nofile {
+            None => Command::new(binary()),
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(binary());
+                c
+            }
+        };
         cmd.arg("serve").arg("-r").arg(&rules);
         for o in &all {
             cmd.arg("-o").arg(o);

@@ -163,6 +163,20 @@ impl Kaudit {
         None
     }
 
+    /// `GET /metrics` (the Prometheus text), or "" when it is not answered within 5 s.
+    pub fn metrics(&self) -> String {
+        request(
+            self.addr(),
+            "GET",
+            "/metrics",
+            None,
+            b"",
+            Duration::from_secs(5),
+        )
+        .map(|a| a.body)
+        .unwrap_or_default()
+    }
+
     pub fn stderr_lines(&self) -> Vec<String> {
         self.stderr.lock().unwrap().clone()
     }
@@ -234,6 +248,16 @@ pub fn request(
     Ok(Answer { status, body, took })
 }
 
+/// An audit POST from the legitimate client.
+pub fn post_audit(
+    k: &Kaudit,
+    token: Option<&str>,
+    body: &[u8],
+    limit: Duration,
+) -> std::io::Result<Answer> {
+    request(k.addr(), "POST", "/k8s-audit", token, body, limit)
+}
+
 /// The legitimate client's probe round: `n` requests alternating `GET /healthz` and an authenticated
 /// audit POST (one `create` event each), each given 1.5 s. Returns how many were answered in time (2xx),
 /// and prints each answer.
@@ -245,7 +269,7 @@ pub fn probe_round(k: &Kaudit, n: usize, token: Option<&str>) -> usize {
             request(k.addr(), "GET", "/healthz", None, b"", limit)
         } else {
             let ev = event("create", 100_000 + i);
-            request(k.addr(), "POST", "/k8s-audit", token, ev.as_bytes(), limit)
+            post_audit(k, token, ev.as_bytes(), limit)
         };
         match &r {
             Ok(a) if (200..300).contains(&a.status) && a.took <= limit => ok += 1,

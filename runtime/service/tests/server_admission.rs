@@ -2,6 +2,14 @@
 //! budget (503 before the body is read, per address and global), the header deadline for connections that
 //! never send a request, and the metrics that count them.
 
+// Test code: a panic is a failed test. The no-panic lints in Cargo.toml are for production code.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod server_support;
 
 use server_support::*;

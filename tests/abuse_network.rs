@@ -190,6 +190,25 @@ fn bad_tokens_and_dropped_events_do_not_flood_the_log() {
     );
     assert!(metrics.contains("kaudit_events_dropped_total{reason=\"invalid\"} 200000\n"));
     assert!(lines < 200, "{lines} stderr lines");
+    // At exit, one line per cause tells how many lines were held back: all but the first 10 of each.
+    let mut k = k;
+    k.signal("TERM");
+    assert!(k.wait_exit(Duration::from_secs(20)).is_some());
+    std::thread::sleep(Duration::from_millis(200));
+    let log = k.stderr_lines();
+    for (cause, held_back) in [("unauthorized", 9_990), ("event_dropped", 199_990)] {
+        assert!(
+            log.iter().any(|l| l.contains(&format!("cause=\"{cause}\""))
+                && l.contains(&format!("suppressed={held_back}"))),
+            "no summary line for {cause}: {log:#?}"
+        );
+    }
+    assert!(
+        log.iter()
+            .all(|l| !l.contains('\u{1b}') && !l.contains("Critical")),
+        "attacker text reached the log raw"
+    );
+    assert!(log.len() - baseline < 200);
 }
 
 /// Clients that send a body one byte a second, plus an http receiver that accepts and never answers.

@@ -375,3 +375,79 @@ fn a_low_open_files_limit_is_fitted_and_alerts_are_not_lost() {
     assert_eq!(accepted, 20);
     assert_eq!(alerts, 20);
 }
+
+/// A request body that sends `len` bytes in 64 KiB frames, then never ends (a stalled upload).
+struct StalledBody {
+    left: usize,
+}
+
+impl hyper::body::Body for StalledBody {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        if self.left == 0 {
+            return std::task::Poll::Pending;
+        }
+        let n = self.left.min(64 * 1024);
+        self.left -= n;
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(bytes::Bytes::from(
+            vec![b'x'; n],
+        )))))
+    }
+}
+
+/// One HTTP/2 connection from the attacker's address with 200 streams, each declaring 12 MiB and
+/// stopping one byte short (hyper's client keeps to flow control, so the server reads what it grants).
+#[test]
+fn stalled_http2_streams_stay_within_memory() {
+    let _serial = serial();
+    let k = Kaudit::start("stalled-h2", &[]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = k.addr();
+    let attack = rt.spawn(async move {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let tcp = sock.connect(addr).await.unwrap();
+        let (sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tcp),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        let mut streams = Vec::new();
+        for _ in 0..200 {
+            let req = hyper::Request::post(format!("http://{addr}/k8s-audit"))
+                .header("content-type", "application/json")
+                .header("content-length", DECLARED.to_string())
+                .body(StalledBody { left: DECLARED - 1 })
+                .unwrap();
+            let mut s = sender.clone();
+            streams.push(tokio::spawn(async move { s.send_request(req).await }));
+        }
+        // Held until the test ends (the runtime is dropped).
+        std::future::pending::<()>().await;
+        drop(streams);
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let ev = event("create", 1);
+    let legit = post_audit(&k, None, ev.as_bytes(), Duration::from_secs(5));
+    let peak = k.peak_rss();
+    attack.abort();
+    rt.shutdown_timeout(Duration::from_millis(100));
+    eprintln!(
+        "stalled-h2: peak RSS {:.1} MiB; legitimate POST: {:?}",
+        peak as f64 / (1 << 20) as f64,
+        legit.as_ref().map(|a| (a.status, a.took))
+    );
+    assert!(peak < 256 << 20, "peak RSS {peak} bytes");
+    assert_eq!(legit.expect("legitimate POST answered").status, 200);
+}

@@ -147,3 +147,28 @@ async fn connections_without_a_request_are_cut_at_the_header_deadline() {
     );
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_request_head_is_refused() {
+    let (srv, _out) = start_verb_server(&[]).await;
+    let mut s = TcpStream::connect(srv.addr()).await.unwrap();
+    let head = format!(
+        "POST /k8s_audit HTTP/1.1\r\nhost: x\r\nx-pad: {}\r\n\r\n",
+        "a".repeat(100 * 1024)
+    );
+    // The server may stop reading (and close) before the whole head is written.
+    let _ = s.write_all(head.as_bytes()).await;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
+        .await
+        .expect("answered or closed");
+    let text = String::from_utf8_lossy(&buf);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 431"),
+        "{text}"
+    );
+    // The server is fine.
+    let r = post_json(srv.addr(), "/k8s_audit", &event("create", 1)).await;
+    assert_eq!(r.status, 200);
+    srv.stop().await;
+}

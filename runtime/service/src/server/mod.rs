@@ -51,6 +51,9 @@ const HTTP2_MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
 const HTTP2_MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
 /// HTTP/2: largest header block accepted (HPACK-bomb defence).
 const HTTP2_MAX_HEADER_LIST_SIZE: u32 = 64 * 1024;
+/// HTTP/1: the connection's read buffer, which bounds a request head (hyper's default is ~400 KiB; audit
+/// requests have small heads, and every open connection may hold a full buffer).
+const HTTP1_MAX_BUF_SIZE: usize = 64 * 1024;
 
 /// Log causes a client can trigger at will.
 static ACCEPT_FAILED: LogGate = LogGate::new("accept_failed");
@@ -434,6 +437,7 @@ impl Connection {
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
+            .max_buf_size(HTTP1_MAX_BUF_SIZE)
             .keep_alive(true);
         builder
             .http2()

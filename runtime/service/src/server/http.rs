@@ -28,6 +28,9 @@ use std::time::Duration;
 
 /// Bodies larger than this are split on the blocking pool.
 const BLOCKING_SPLIT_BYTES: usize = 256 * 1024;
+/// Large bodies parsed at once. A parse (tape) can take up to 8 bytes per body byte before it is counted
+/// in the byte budget; smaller bodies parse inline, so at most one per I/O thread is in that state.
+pub const LARGE_SPLITS_AT_ONCE: usize = 2;
 
 /// Log causes a client can trigger at will (README "Hardening": rate-limited log lines).
 static UNAUTHORIZED: LogGate = LogGate::new("unauthorized");
@@ -45,6 +48,8 @@ pub struct AppState {
     pub body_timeout: Duration,
     /// Connection and body-byte budgets.
     pub admission: Arc<Admission>,
+    /// `LARGE_SPLITS_AT_ONCE` permits.
+    pub large_splits: tokio::sync::Semaphore,
     pub shutting_down: AtomicBool,
 }
 
@@ -206,6 +211,8 @@ async fn audit(req: Request<Incoming>, state: &AppState, conn: &ConnInfo) -> Res
     let max_event = state.limits.max_event_size;
     // Splitting a large batch takes a while: keep it off the I/O threads.
     let split = if body.len() > BLOCKING_SPLIT_BYTES {
+        // (The semaphore is never closed.)
+        let _slot = state.large_splits.acquire().await.ok();
         let b = body.clone();
         tokio::task::spawn_blocking(move || split(&b, max_event))
             .await

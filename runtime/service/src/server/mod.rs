@@ -168,6 +168,7 @@ impl Server {
             pipeline,
             metrics,
             admission,
+            large_splits: tokio::sync::Semaphore::new(http::LARGE_SPLITS_AT_ONCE),
             token: auth::BearerToken::new(cfg.auth.bearer_token.as_deref()),
             limits: cfg.limits,
             retry_after_seconds: cfg.pipeline.retry_after_seconds,

@@ -139,7 +139,9 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         let c = ServeConfig::from_sources(None, &o).unwrap();
-        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        // The only warning: a 1000-byte budget cannot take a 12 MiB body.
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("larger bodies get 413"));
         // Per-address budgets never exceed the global ones.
         assert_eq!(c.conn.max_connections_per_address, 10);
         assert_eq!(c.conn.max_body_bytes_per_address, 1000);

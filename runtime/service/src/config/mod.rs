@@ -222,6 +222,12 @@ impl ServeConfig {
             retry_after_seconds: r.usize_or(root, "kaudit.retry_after_seconds", 1)? as u64,
         };
         let conn = limits::read(&mut r, root)?;
+        if limits.max_batch_size > conn.max_body_bytes_per_address {
+            r.warn(format!(
+                "kaudit.max_body_bytes_per_address ({}) is smaller than the largest request body ({}): larger bodies get 413",
+                conn.max_body_bytes_per_address, limits.max_batch_size
+            ));
+        }
         let outputs = read_outputs(&mut r, root)?;
         let shutdown_timeout =
             Duration::from_millis(r.usize_or(root, "kaudit.shutdown_timeout_ms", 30_000)? as u64);

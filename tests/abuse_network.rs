@@ -60,6 +60,29 @@ fn idle_http2_connections_with_pings_do_not_starve_another() {
     idle_attack("idle-h2", &greeting);
 }
 
+/// Eight attacker addresses with 150 idle connections each (1,200: more than the 1,024 slots, while each
+/// stays within its per-address share): the reserved slots still admit the legitimate client.
+#[test]
+fn idle_connections_from_many_addresses_do_not_starve_another() {
+    let _serial = serial();
+    raise_fd_limit();
+    let k = Kaudit::start("idle-many", &[token_opt()]);
+    let mut held = Vec::new();
+    for host in 2..10 {
+        for _ in 0..150 {
+            if let Ok(s) = connect_from(std::net::Ipv4Addr::new(127, 0, 0, host), k.addr()) {
+                held.push(s);
+            }
+        }
+    }
+    eprintln!("attackers hold {} connections", held.len());
+    std::thread::sleep(Duration::from_millis(300));
+    let ok = probe_round(&k, PROBES, Some(TOKEN));
+    eprintln!("idle-many: {ok} of {PROBES} probes answered within 1.5 s");
+    drop(held);
+    assert_eq!(ok, PROBES, "the legitimate client was starved");
+}
+
 const STALLED_UPLOADS: usize = 300;
 const DECLARED: usize = 12_582_912;
 

@@ -200,9 +200,14 @@ impl Drop for Kaudit {
 
 /// A TCP connection from 127.0.0.2 (the attacker's address).
 pub fn attacker_connect(to: SocketAddr) -> std::io::Result<TcpStream> {
+    connect_from(Ipv4Addr::new(127, 0, 0, 2), to)
+}
+
+/// A TCP connection from `from` (a loopback address).
+pub fn connect_from(from: Ipv4Addr, to: SocketAddr) -> std::io::Result<TcpStream> {
     use socket2::{Domain, Socket, Type};
     let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-    s.bind(&SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 2), 0)).into())?;
+    s.bind(&SocketAddr::V4(SocketAddrV4::new(from, 0)).into())?;
     s.connect_timeout(&to.into(), Duration::from_secs(2))?;
     Ok(s.into())
 }

@@ -44,6 +44,8 @@ struct State {
 /// The limits enforced here.
 #[derive(Debug, Clone, Copy)]
 pub struct Budgets {
+    /// The global connection cap (the accept loop's semaphore enforces it; here it sets the reserve).
+    pub max_connections: usize,
     pub max_connections_per_address: usize,
     pub max_body_bytes: usize,
     pub max_body_bytes_per_address: usize,
@@ -92,13 +94,25 @@ impl Admission {
 
     /// A connection slot of `ip`'s address. (The global connection cap is the accept loop's semaphore:
     /// there, waiting in the kernel queue is the right answer; here, closing at once is.)
+    ///
+    /// The last tenth of the global slots is a reserve for addresses holding less than an even share:
+    /// many hostile addresses together cannot take every slot from one that holds few (the API server).
     pub fn connection(self: &Arc<Self>, ip: IpAddr) -> Result<ConnSlot, Denied> {
         let key = AddrKey::of(ip);
         let mut st = self.lock();
-        let u = st.by_addr.entry(key).or_default();
-        if u.conns >= self.budgets.max_connections_per_address {
+        let held = st.by_addr.get(&key).map_or(0, |u| u.conns);
+        if held >= self.budgets.max_connections_per_address {
             return Err(Denied::PerAddress);
         }
+        let max = self.budgets.max_connections;
+        let unreserved = max - reserve(max);
+        if st.conns >= unreserved {
+            let holders = st.by_addr.values().filter(|u| u.conns > 0).count().max(1);
+            if held >= (unreserved / holders).max(1) {
+                return Err(Denied::Global);
+            }
+        }
+        let u = st.by_addr.entry(key).or_default();
         u.conns += 1;
         st.conns += 1;
         self.publish(&st);
@@ -136,6 +150,11 @@ impl Admission {
         }
         self.publish(&st);
     }
+}
+
+/// Global connection slots kept for addresses below an even share: a tenth (none for tiny caps).
+fn reserve(max_connections: usize) -> usize {
+    max_connections / 10
 }
 
 /// One open connection of an address; dropping it frees the slot.
@@ -201,6 +220,7 @@ mod tests {
     fn adm() -> Arc<Admission> {
         Admission::new(
             Budgets {
+                max_connections: 100,
                 max_connections_per_address: 2,
                 max_body_bytes: 100,
                 max_body_bytes_per_address: 60,
@@ -246,6 +266,30 @@ mod tests {
         bz.grow(60).unwrap();
         drop((by, bz));
         assert_eq!(a.in_use(), (0, 0));
+    }
+
+    #[test]
+    fn the_global_reserve_goes_to_addresses_below_an_even_share() {
+        let a = Admission::new(
+            Budgets {
+                max_connections: 20,
+                max_connections_per_address: 20,
+                max_body_bytes: 1,
+                max_body_bytes_per_address: 1,
+            },
+            Arc::new(Metrics::default()),
+        );
+        let ip = |n: u8| IpAddr::from([10, 0, 0, n]);
+        // Two hostile addresses take the 18 unreserved slots.
+        let mut held: Vec<ConnSlot> = (0..9).map(|_| a.connection(ip(1)).unwrap()).collect();
+        held.extend((0..9).map(|_| a.connection(ip(2)).unwrap()));
+        // At the reserve, they hold more than an even share (18 / 2 = 9): refused.
+        assert_eq!(a.connection(ip(1)).err(), Some(Denied::Global));
+        assert_eq!(a.connection(ip(2)).err(), Some(Denied::Global));
+        // A third address gets in, twice (its share is 18 / 3 = 6).
+        held.push(a.connection(ip(3)).unwrap());
+        held.push(a.connection(ip(3)).unwrap());
+        assert_eq!(a.in_use().0, 20);
     }
 
     #[test]

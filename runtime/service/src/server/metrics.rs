@@ -100,8 +100,10 @@ pub struct Metrics {
     pub queue_depth: AtomicU64,
     /// Alerts waiting for the outputs.
     pub output_queue_depth: AtomicU64,
-    /// Connections closed at once because their address held its share (`per_address`).
+    /// Connections closed at once because their address held its share (`per_address`), or more than an
+    /// even share when only the reserved slots were left (`reserve`).
     pub connections_refused_per_address: AtomicU64,
+    pub connections_refused_share: AtomicU64,
     /// Connections closed by a deadline: no complete first request head in time (`header`), or no
     /// request for `idle_timeout` (`idle`).
     pub connections_timed_out_header: AtomicU64,
@@ -316,6 +318,7 @@ impl Metrics {
         let _ = writeln!(o, "# TYPE kaudit_connections_closed_total counter");
         for (reason, c) in [
             ("per_address", &self.connections_refused_per_address),
+            ("reserve", &self.connections_refused_share),
             ("header_timeout", &self.connections_timed_out_header),
             ("idle_timeout", &self.connections_timed_out_idle),
         ] {

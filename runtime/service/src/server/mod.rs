@@ -57,7 +57,7 @@ const HTTP1_MAX_BUF_SIZE: usize = 64 * 1024;
 
 /// Log causes a client can trigger at will.
 static ACCEPT_FAILED: LogGate = LogGate::new("accept_failed");
-static CONN_REFUSED: LogGate = LogGate::new("connection_per_address");
+static CONN_REFUSED: LogGate = LogGate::new("connection_refused");
 
 struct BoundListener {
     listener: TcpListener,
@@ -158,6 +158,7 @@ impl Server {
         .map_err(|e| format!("cannot start the evaluation workers: {e}"))?;
         let admission = Admission::new(
             admission::Budgets {
+                max_connections: conn.max_connections,
                 max_connections_per_address: conn.max_connections_per_address,
                 max_body_bytes: conn.max_body_bytes,
                 max_body_bytes_per_address: conn.max_body_bytes_per_address,
@@ -361,12 +362,19 @@ async fn accept_loop(l: BoundListener, ctx: AcceptCtx) {
         // Per-address cap: closed at once, so one address's excess never queues ahead of others.
         let addr_slot = match ctx.state.admission.connection(peer.ip()) {
             Ok(s) => s,
-            Err(_) => {
-                ctx.state
-                    .metrics
-                    .connections_refused_per_address
-                    .fetch_add(1, Ordering::Relaxed);
-                limited!(CONN_REFUSED, warn, peer = %peer.ip(), "connection closed: this address holds its share of connections (kaudit.max_connections_per_address)");
+            Err(why) => {
+                let (counter, limit) = match why {
+                    admission::Denied::PerAddress => (
+                        &ctx.state.metrics.connections_refused_per_address,
+                        "kaudit.max_connections_per_address",
+                    ),
+                    _ => (
+                        &ctx.state.metrics.connections_refused_share,
+                        "its even share of the reserved last tenth of kaudit.max_connections",
+                    ),
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                limited!(CONN_REFUSED, warn, peer = %peer.ip(), "connection closed: this address holds {limit}");
                 drop(tcp);
                 continue;
             }

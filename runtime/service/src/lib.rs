@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod logging;
 pub mod outputs;
 pub mod replay;
 pub mod server;

@@ -379,6 +379,15 @@ mod tests {
             .write_all(s.as_bytes())
             .unwrap();
     }
+    /// What logrotate's copytruncate does after copying: empty the file in place (same inode).
+    fn truncate(p: &Path) {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+    }
     fn lines(p: &Polled) -> Vec<String> {
         p.lines
             .iter()
@@ -427,12 +436,7 @@ mod tests {
         let (mut f, _) = Follower::open(&p, None, 1000).unwrap();
         assert_eq!(lines(&f.poll(1 << 20).unwrap()), ["1", "2"]);
         fs::copy(&p, d.0.join("a.log.1")).unwrap();
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&p)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        truncate(&p);
         append(&p, "3\n");
         let got = f.poll(1 << 20).unwrap();
         assert_eq!(lines(&got), ["3"]);
@@ -451,12 +455,7 @@ mod tests {
             "fingerprint taken at the end"
         );
         // Truncated, then more written than had been read before kaudit looks again.
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&p)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        truncate(&p);
         append(&p, "{\"auditID\":\"b\"}\n{\"auditID\":\"c\"}\n");
         let got = f.poll(1 << 20).unwrap();
         assert_eq!(got.rotations, 1);
@@ -465,12 +464,7 @@ mod tests {
         let pos = f.position().unwrap();
         assert_eq!(pos.head_len, 32, "two 16-byte lines");
         drop(f);
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&p)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        truncate(&p);
         append(
             &p,
             "{\"auditID\":\"d\"}\n{\"auditID\":\"e\"}\n{\"auditID\":\"f\"}\n",

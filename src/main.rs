@@ -31,6 +31,8 @@ enum Command {
     ListFields(cmd::list::FieldsArgs),
     /// Print the Rust code generated for rule files.
     Codegen(cmd::codegen::Args),
+    /// Run rule tests (YAML files of events and expected alerts) on the compiled-in or given rules.
+    Test(cmd::test::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,5 +45,6 @@ fn main() -> ExitCode {
         Some(Command::ListRules(a)) => cmd::list::rules(a),
         Some(Command::ListFields(a)) => cmd::list::fields(a),
         Some(Command::Codegen(a)) => cmd::codegen::run(a),
+        Some(Command::Test(a)) => cmd::test::run(a),
     }
 }

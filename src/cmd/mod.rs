@@ -4,4 +4,5 @@ pub mod codegen;
 pub mod list;
 pub mod replay;
 pub mod serve;
+pub mod test;
 pub mod validate;

@@ -42,7 +42,7 @@ pub fn suggest_field(name: &str) -> Option<&'static str> {
 }
 
 /// Levenshtein distance over bytes (names are ASCII); inputs longer than 64 bytes are never close.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() > 64 || b.len() > 64 {
         return usize::MAX;

@@ -8,6 +8,7 @@
 
 pub mod alert;
 pub mod compiled;
+pub mod coverage;
 pub mod engine;
 pub mod event;
 pub mod fields;

@@ -31,6 +31,8 @@ enum Command {
     ListFields(cmd::list::FieldsArgs),
     /// Print the Rust code generated for rule files.
     Codegen(cmd::codegen::Args),
+    /// Show, per event, each rule's condition tree with every node's result and extracted values.
+    Explain(cmd::explain::Args),
     /// Run rule tests (YAML files of events and expected alerts) on the compiled-in or given rules.
     Test(cmd::test::Args),
 }
@@ -46,5 +48,6 @@ fn main() -> ExitCode {
         Some(Command::ListFields(a)) => cmd::list::fields(a),
         Some(Command::Codegen(a)) => cmd::codegen::run(a),
         Some(Command::Test(a)) => cmd::test::run(a),
+        Some(Command::Explain(a)) => cmd::explain::run(a),
     }
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod codegen;
+pub mod explain;
 pub mod list;
 pub mod replay;
 pub mod serve;

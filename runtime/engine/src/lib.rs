@@ -11,6 +11,7 @@ pub mod compiled;
 pub mod coverage;
 pub mod engine;
 pub mod event;
+pub mod explain;
 pub mod fields;
 pub mod ingest;
 pub mod interp;

@@ -33,6 +33,8 @@ enum Command {
     Codegen(cmd::codegen::Args),
     /// Show, per event, each rule's condition tree with every node's result and extracted values.
     Explain(cmd::explain::Args),
+    /// Warn about rules that load but cannot work as written (shadowed, always false, typos, ...).
+    Lint(cmd::lint::Args),
     /// Run rule tests (YAML files of events and expected alerts) on the compiled-in or given rules.
     Test(cmd::test::Args),
 }
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Some(Command::ListFields(a)) => cmd::list::fields(a),
         Some(Command::Codegen(a)) => cmd::codegen::run(a),
         Some(Command::Test(a)) => cmd::test::run(a),
+        Some(Command::Lint(a)) => cmd::lint::run(a),
         Some(Command::Explain(a)) => cmd::explain::run(a),
     }
 }

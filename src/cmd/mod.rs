@@ -2,6 +2,7 @@
 
 pub mod codegen;
 pub mod explain;
+pub mod lint;
 pub mod list;
 pub mod replay;
 pub mod serve;

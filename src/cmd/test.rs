@@ -33,6 +33,10 @@ pub struct Args {
     /// no test fired).
     #[arg(long)]
     pub coverage: bool,
+    /// Mutation testing: change each rule's condition one way at a time (drop a clause, negate a check)
+    /// and list the changes no test notices. Runs on the interpreter.
+    #[arg(long)]
+    pub mutants: bool,
     /// Test files or directories (default: rules/tests).
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
@@ -120,6 +124,9 @@ pub fn run(args: Args) -> ExitCode {
         return ExitCode::from(2);
     }
     let results: Vec<FileResult> = files.iter().map(|f| run_file(&base, f)).collect();
+    if args.mutants {
+        return mutants(&base, &files, &results);
+    }
     let ok = report::Totals::of(&results).ok();
     match args.format {
         Format::Text => {
@@ -137,4 +144,45 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// `--mutants`: the tests must pass first; then every mutant runs every test.
+fn mutants(base: &RuleBase, files: &[PathBuf], results: &[FileResult]) -> ExitCode {
+    if !report::Totals::of(results).ok() {
+        print!("{}", report::text(results, &base.label));
+        eprintln!("kaudit test --mutants: the tests must pass on the unchanged rules first");
+        return ExitCode::from(1);
+    }
+    let mut parsed = Vec::new();
+    for f in files {
+        match kaudit_ruletest::spec::load(f) {
+            Ok(t) => parsed.push(t),
+            Err(e) => {
+                eprintln!("kaudit test: {}:{}: {}", f.display(), e.line, e.message);
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let report = match kaudit_ruletest::mutants::run_mutants(base, &parsed) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kaudit test --mutants: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    println!(
+        "mutants: {} generated, {} noticed by a test, {} survived",
+        report.total,
+        report.killed,
+        report.survivors.len()
+    );
+    let mut last = "";
+    for m in &report.survivors {
+        if m.rule != last {
+            println!("  rule `{}`:", m.rule);
+            last = &m.rule;
+        }
+        println!("    survived: {}", m.description);
+    }
+    ExitCode::SUCCESS
 }

@@ -7,8 +7,11 @@
 //! * `run`: evaluates a file's tests on a `RuleBase` (the compiled-in engine, or rule files interpreted)
 //!   and checks the expectations, counting matches and first-match wins per rule on the way.
 //! * `report`: the test-runner text output, `--format json` and JUnit XML.
+//! * `mutants`: `kaudit test --mutants`, which changes each rule one way at a time and reports the
+//!   changes no test notices.
 
 pub mod event;
+pub mod mutants;
 pub mod report;
 pub mod run;
 pub mod spec;

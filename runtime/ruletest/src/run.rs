@@ -62,6 +62,16 @@ impl RuleBase {
         if !t.settings.has_extra_rules() {
             return Ok(self.engine.clone());
         }
+        interpret(&self.sources_for(t)?)
+    }
+
+    /// The base rule files (name, text).
+    pub fn sources_for_base(&self) -> Vec<(String, String)> {
+        self.sources.clone()
+    }
+
+    /// The rule files a test runs on: the base files plus its `rules` and `rules_text`.
+    pub fn sources_for(&self, t: &TestCase) -> Result<Vec<(String, String)>, String> {
         let mut sources = self.sources.clone();
         for r in &t.settings.rules {
             let text = std::fs::read_to_string(&r.value)
@@ -69,16 +79,13 @@ impl RuleBase {
             sources.push((r.value.display().to_string(), text));
         }
         for (i, r) in t.settings.rules_text.iter().enumerate() {
-            sources.push((
-                format!("{} rules_text#{} (line {})", t.name, i + 1, r.line),
-                r.value.clone(),
-            ));
+            sources.push((format!("{} rules_text#{} (line {})", t.name, i + 1, r.line), r.value.clone()));
         }
-        interpret(&sources)
+        Ok(sources)
     }
 }
 
-fn interpret(sources: &[(String, String)]) -> Result<Arc<dyn Engine>, String> {
+pub fn interpret(sources: &[(String, String)]) -> Result<Arc<dyn Engine>, String> {
     let res = kaudit_frontend::load::load_sources(sources);
     let Some(ruleset) = &res.ruleset else {
         return Err(format!("rules failed to load:\n{}", res.render()));
@@ -179,6 +186,19 @@ pub fn run_tests(base: &RuleBase, file: &TestFile) -> FileResult {
 }
 
 fn run_test(base: &RuleBase, t: &TestCase, coverage: &mut Coverage) -> TestResult {
+    match base.engine_for(t) {
+        Ok(engine) => run_with_engine(engine.as_ref(), t, coverage),
+        Err(e) => TestResult {
+            name: t.name.clone(),
+            line: t.line,
+            failures: vec![Failure::new(t.line, e)],
+            alerts: Vec::new(),
+        },
+    }
+}
+
+/// Runs one test on a given engine (which must hold the test's extra rules, if any).
+pub fn run_with_engine(engine: &dyn Engine, t: &TestCase, coverage: &mut Coverage) -> TestResult {
     let mut result = TestResult {
         name: t.name.clone(),
         line: t.line,
@@ -194,17 +214,10 @@ fn run_test(base: &RuleBase, t: &TestCase, coverage: &mut Coverage) -> TestResul
             result.failures.push(Failure::new(o.line, e.to_string()));
         }
     }
-    let engine = match base.engine_for(t) {
-        Ok(e) => e,
-        Err(e) => {
-            result.failures.push(Failure::new(t.line, e));
-            return result;
-        }
-    };
     if !result.failures.is_empty() {
         return result;
     }
-    let counting = CoverageEngine::new(engine.as_ref());
+    let counting = CoverageEngine::new(engine);
     let plan = settings.plan(engine.rules());
     let (mut num, mut first_time) = (1u64, None);
     for e in &t.events {

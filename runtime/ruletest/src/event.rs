@@ -88,7 +88,8 @@ pub fn set(doc: &mut Value, pointer: &str, value: Value) -> Result<(), String> {
                 .or_insert_with(|| Value::Object(Map::new())),
             Value::Array(a) => {
                 let i = index(t, a.len(), pointer)?;
-                &mut a[i]
+                a.get_mut(i)
+                    .ok_or_else(|| format!("`{pointer}`: no element {i}"))?
             }
             _ => return Err(format!("`{pointer}`: `{t}` is inside a scalar")),
         };
@@ -100,7 +101,9 @@ pub fn set(doc: &mut Value, pointer: &str, value: Value) -> Result<(), String> {
         Value::Array(a) if last == "-" => a.push(value),
         Value::Array(a) => {
             let i = index(last, a.len(), pointer)?;
-            a[i] = value;
+            if let Some(slot) = a.get_mut(i) {
+                *slot = value;
+            }
         }
         _ => return Err(format!("`{pointer}`: `{last}` is inside a scalar")),
     }
@@ -117,7 +120,7 @@ pub fn remove(doc: &mut Value, pointer: &str) -> Result<(), String> {
     for t in path {
         cur = match cur {
             Value::Object(m) => m.get_mut(t),
-            Value::Array(a) => index(t, a.len(), pointer).ok().map(|i| &mut a[i]),
+            Value::Array(a) => index(t, a.len(), pointer).ok().and_then(|i| a.get_mut(i)),
             _ => None,
         }
         .ok_or_else(|| format!("`{pointer}`: no member `{t}`"))?;

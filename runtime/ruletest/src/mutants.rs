@@ -51,9 +51,14 @@ fn node_text(c: &Cond, rs: &Ruleset, files: &[(String, String)]) -> String {
         Cond::And(_) => "an `and` group".into(),
         Cond::Or(_) => "an `or` group".into(),
         Cond::Not(inner) => format!("`not` over {}", node_text(inner, rs, files)),
-        Cond::Macro(id) => format!("macro {}", rs.macros.get(*id as usize).map_or("?", |m| m.name.as_str())),
+        Cond::Macro(id) => format!(
+            "macro {}",
+            rs.macros.get(*id as usize).map_or("?", |m| m.name.as_str())
+        ),
         Cond::Check(chk) => {
-            let file = files.get(chk.span.file as usize).map_or("?", |f| f.0.as_str());
+            let file = files
+                .get(chk.span.file as usize)
+                .map_or("?", |f| f.0.as_str());
             format!("the check at {file}:{}:{}", chk.span.line, chk.span.col)
         }
     }
@@ -68,18 +73,30 @@ pub fn mutants(rs: &Ruleset, files: &[(String, String)]) -> Vec<Mutant> {
         while let Some((path, node)) = stack.pop() {
             let kids = children(node);
             if matches!(node, Cond::And(_) | Cond::Or(_)) && kids.len() >= 2 {
-                let group = if matches!(node, Cond::And(_)) { "and" } else { "or" };
+                let group = if matches!(node, Cond::And(_)) {
+                    "and"
+                } else {
+                    "or"
+                };
                 for (k, kid) in kids.iter().enumerate() {
                     out.push(Mutant {
                         rule: r.name.clone(),
-                        edit: Edit::Drop { path: path.clone(), k },
-                        description: format!("drop {} from its `{group}`", node_text(kid, rs, files)),
+                        edit: Edit::Drop {
+                            path: path.clone(),
+                            k,
+                        },
+                        description: format!(
+                            "drop {} from its `{group}`",
+                            node_text(kid, rs, files)
+                        ),
                     });
                 }
             }
             if !matches!(node, Cond::And(_) | Cond::Or(_)) {
                 let what = match node {
-                    Cond::Not(inner) => format!("remove the `not` before {}", node_text(inner, rs, files)),
+                    Cond::Not(inner) => {
+                        format!("remove the `not` before {}", node_text(inner, rs, files))
+                    }
                     _ => format!("negate {}", node_text(node, rs, files)),
                 };
                 out.push(Mutant {
@@ -117,7 +134,10 @@ fn node_at<'a>(c: &'a mut Cond, path: &[usize]) -> Option<&'a mut Cond> {
 /// `rs` with the mutant applied (None when the rule or the node is not there).
 pub fn apply(rs: &Ruleset, m: &Mutant) -> Option<Ruleset> {
     let mut rs = rs.clone();
-    let rule = rs.rules.iter_mut().find(|r| r.name == m.rule && r.source == "k8s_audit")?;
+    let rule = rs
+        .rules
+        .iter_mut()
+        .find(|r| r.name == m.rule && r.source == "k8s_audit")?;
     let cond = rule.cond.as_mut()?;
     match &m.edit {
         Edit::Drop { path, k } => match node_at(cond, path)? {
@@ -149,7 +169,11 @@ pub fn run_mutants(base: &RuleBase, files: &[TestFile]) -> Result<MutantReport, 
             if !sets.contains_key(&sources) {
                 let res = load_sources(&sources);
                 let Some(rs) = res.ruleset.clone() else {
-                    return Err(format!("test `{}`: rules fail to load:\n{}", t.name, res.render()));
+                    return Err(format!(
+                        "test `{}`: rules fail to load:\n{}",
+                        t.name,
+                        res.render()
+                    ));
                 };
                 sets.insert(sources.clone(), rs);
             }
@@ -214,6 +238,8 @@ mod tests {
         let dropped = apply(&rs, &ms[1]).unwrap();
         assert!(matches!(&dropped.rules[0].cond, Some(Cond::And(v)) if v.len() == 2));
         let flipped = apply(&rs, &ms[4]).unwrap();
-        assert!(matches!(&flipped.rules[0].cond, Some(Cond::And(v)) if matches!(v[1], Cond::Check(_))));
+        assert!(
+            matches!(&flipped.rules[0].cond, Some(Cond::And(v)) if matches!(v[1], Cond::Check(_)))
+        );
     }
 }

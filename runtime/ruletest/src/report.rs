@@ -197,7 +197,7 @@ pub fn junit(files: &[FileResult]) -> String {
             let _ = writeln!(
                 out,
                 "><failure message=\"{}\">{}</failure></testcase>",
-                xml_escape(&t.failures[0].message),
+                xml_escape(t.failures.first().map_or("", |f| f.message.as_str())),
                 xml_escape(&body)
             );
         }

@@ -79,7 +79,10 @@ impl RuleBase {
             sources.push((r.value.display().to_string(), text));
         }
         for (i, r) in t.settings.rules_text.iter().enumerate() {
-            sources.push((format!("{} rules_text#{} (line {})", t.name, i + 1, r.line), r.value.clone()));
+            sources.push((
+                format!("{} rules_text#{} (line {})", t.name, i + 1, r.line),
+                r.value.clone(),
+            ));
         }
         Ok(sources)
     }

@@ -37,22 +37,29 @@ pub mod code {
 /// Every static warning for the enabled `k8s_audit` rules of `rs`, in rule order.
 pub fn lint(rs: &Ruleset) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    let rules: Vec<&Rule> = rs.active_rules().collect();
-    let conjs: Vec<Vec<&Cond>> = rules
-        .iter()
-        .map(|r| r.cond.as_ref().map_or_else(Vec::new, |c| conjuncts(c, rs)))
+    let rules: Vec<(&Rule, Vec<&Cond>)> = rs
+        .active_rules()
+        .map(|r| {
+            (
+                r,
+                r.cond.as_ref().map_or_else(Vec::new, |c| conjuncts(c, rs)),
+            )
+        })
         .collect();
     let mut seen_checks: HashSet<(u32, u32, u32)> = HashSet::new();
-    for (j, rule) in rules.iter().enumerate() {
+    for (j, (rule, conj)) in rules.iter().enumerate() {
         let Some(cond) = &rule.cond else { continue };
-        if let Some(i) = (0..j).find(|&i| !conjs[i].is_empty() && subset(&conjs[i], &conjs[j], rs))
-        {
+        let earlier = rules
+            .iter()
+            .take(j)
+            .find(|(_, c)| !c.is_empty() && subset(c, conj, rs));
+        if let Some((shadowing, _)) = earlier {
             out.push(
                 Diagnostic::warning(
                     code::SHADOWED,
                     format!(
                         "rule `{}` never alerts under rule_matching: first: rule `{}` comes earlier and matches every event it matches",
-                        rule.name, rules[i].name
+                        rule.name, shadowing.name
                     ),
                 )
                 .with_span(rule.span)
@@ -60,7 +67,7 @@ pub fn lint(rs: &Ruleset) -> Vec<Diagnostic> {
                 .hint("move it before that rule, narrow that rule, or run with rule_matching: all"),
             );
         }
-        if let Some(d) = always_false(rule, &conjs[j]) {
+        if let Some(d) = always_false(rule, conj) {
             out.push(d);
         }
         walk(cond, rs, true, &mut |c, positive| {

@@ -182,19 +182,10 @@ fn the_compiled_engine_agrees_with_explain_on_every_conformance_event() {
 
 /// `kaudit explain` run in the conformance folder (so paths in the output are relative).
 fn explain(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_kaudit"))
-        .arg("explain")
-        .args(args)
-        .current_dir(kaudit_testkit::conformance_dir())
-        .output()
-        .expect("run kaudit explain");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let conf = kaudit_testkit::conformance_dir();
+    let (code, out, err) = common::kaudit_in(Some(&conf), &[&["explain"], args].concat());
+    assert_eq!(code, 0, "{err}");
+    out
 }
 
 #[test]

@@ -9,17 +9,10 @@ use kaudit_frontend::lint::lint;
 use kaudit_frontend::load::load_files;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::Command;
 
 fn kaudit(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kaudit"))
-        .args(args)
-        .output()
-        .expect("run kaudit");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let (code, out, _) = common::kaudit_in(None, args);
+    (code, out)
 }
 
 #[test]

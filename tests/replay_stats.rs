@@ -1,8 +1,9 @@
 //! `kaudit replay --stats`: per rule, how many events matched it and how many it won under `first`,
 //! and the rules that never fired; alerts are unchanged by counting.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::Command;
 
 const RULES: &str = "\
 - rule: Creates
@@ -38,17 +39,7 @@ fn scratch() -> PathBuf {
 }
 
 fn replay(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kaudit"))
-        .arg("replay")
-        .args(args)
-        .env("TZ", "UTC")
-        .output()
-        .expect("run kaudit");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::kaudit_in(None, &[&["replay"], args].concat())
 }
 
 #[test]

@@ -4,12 +4,13 @@
 //! test that fires it and a near miss that must not, and breaking a list or a rule makes tests fail
 //! with a diff that points at the expectation.
 
+mod common;
+
 use kaudit_engine::engine::Engine;
 use kaudit_ruletest::report::{self, Totals};
 use kaudit_ruletest::run::{run_file, FileResult, RuleBase};
 use kaudit_ruletest::spec;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 mod compiled {
@@ -192,16 +193,7 @@ fn weakening_a_rule_condition_fails_its_firing_tests() {
 }
 
 fn kaudit(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kaudit"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run kaudit");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::kaudit_in(Some(Path::new(env!("CARGO_MANIFEST_DIR"))), args)
 }
 
 #[test]

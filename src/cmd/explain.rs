@@ -46,24 +46,13 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let builtin = args.rules.is_empty() || args.with_builtin_rules;
-    let mut sources: Vec<(String, String)> = if builtin {
-        crate::engine::builtin_sources()
-            .iter()
-            .map(|(n, t)| (n.to_string(), t.to_string()))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    for f in &args.rules {
-        match std::fs::read_to_string(f) {
-            Ok(t) => sources.push((f.display().to_string(), t)),
-            Err(e) => {
-                eprintln!("kaudit explain: {}: {e}", f.display());
-                return ExitCode::from(2);
-            }
+    let sources = match crate::engine::rule_sources(&args.rules, args.with_builtin_rules) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kaudit explain: {e}");
+            return ExitCode::from(2);
         }
-    }
+    };
     let res = load_sources(&sources);
     let Some(ruleset) = &res.ruleset else {
         eprintln!("{}\nkaudit explain: rules failed to load", res.render());

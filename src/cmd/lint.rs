@@ -39,23 +39,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> ExitCode {
     let paths: Vec<PathBuf> = args.rules.iter().chain(&args.files).cloned().collect();
-    let sources: Vec<(String, String)> = if paths.is_empty() {
-        crate::engine::builtin_sources()
-            .iter()
-            .map(|(n, t)| (n.to_string(), t.to_string()))
-            .collect()
-    } else {
-        let mut s = Vec::new();
-        for p in &paths {
-            match std::fs::read_to_string(p) {
-                Ok(t) => s.push((p.display().to_string(), t)),
-                Err(e) => {
-                    eprintln!("kaudit lint: {}: {e}", p.display());
-                    return ExitCode::from(2);
-                }
-            }
+    let sources = match crate::engine::rule_sources(&paths, false) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kaudit lint: {e}");
+            return ExitCode::from(2);
         }
-        s
     };
     let res = load_sources(&sources);
     let Some(ruleset) = &res.ruleset else {

@@ -63,27 +63,13 @@ pub fn test_files(p: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 fn rule_base(args: &Args) -> Result<RuleBase, String> {
-    let builtin = || -> Vec<(String, String)> {
-        crate::engine::builtin_sources()
-            .iter()
-            .map(|(n, t)| (n.to_string(), t.to_string()))
-            .collect()
-    };
+    let sources = crate::engine::rule_sources(&args.rules, args.with_builtin_rules)?;
     if args.rules.is_empty() {
         return Ok(RuleBase::new(
             "the compiled-in rules",
             crate::engine::compiled_arc(),
-            builtin(),
+            sources,
         ));
-    }
-    let mut sources = if args.with_builtin_rules {
-        builtin()
-    } else {
-        Vec::new()
-    };
-    for f in &args.rules {
-        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
-        sources.push((f.display().to_string(), text));
     }
     let names: Vec<String> = args.rules.iter().map(|f| f.display().to_string()).collect();
     RuleBase::interpreted(format!("{} (interpreted)", names.join(", ")), sources)

@@ -16,17 +16,12 @@ use kaudit_engine::settings::Settings;
 use kaudit_frontend::load::load_sources;
 use kaudit_service::replay::open_input;
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
-    /// Rule file to load (repeatable, in order, interpreted); without -r the compiled-in rules.
-    #[arg(short = 'r', long = "rules", value_name = "FILE")]
-    pub rules: Vec<PathBuf>,
-    /// With -r: load the built-in rule files first, then the -r files.
-    #[arg(long)]
-    pub with_builtin_rules: bool,
+    #[command(flatten)]
+    pub rule_files: super::RuleFiles,
     /// Show only this rule's tree (repeatable); the match summary still covers every rule.
     #[arg(long = "rule", value_name = "NAME")]
     pub rule: Vec<String>,
@@ -46,7 +41,10 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let sources = match crate::engine::rule_sources(&args.rules, args.with_builtin_rules) {
+    let sources = match crate::engine::rule_sources(
+        &args.rule_files.rules,
+        args.rule_files.with_builtin_rules,
+    ) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("kaudit explain: {e}");
@@ -65,7 +63,7 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (engine, engine_name): (Box<dyn Engine>, &str) = if args.rules.is_empty() {
+    let (engine, engine_name): (Box<dyn Engine>, &str) = if args.rule_files.rules.is_empty() {
         (crate::engine::compiled_box(), "compiled engine")
     } else {
         match Interpreter::new(ruleset) {

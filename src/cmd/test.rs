@@ -20,12 +20,8 @@ pub enum Format {
 
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
-    /// Rule file to test (repeatable, loaded in order, interpreted); without -r the compiled-in rules.
-    #[arg(short = 'r', long = "rules", value_name = "FILE")]
-    pub rules: Vec<PathBuf>,
-    /// With -r: load the built-in rule files first, then the -r files.
-    #[arg(long)]
-    pub with_builtin_rules: bool,
+    #[command(flatten)]
+    pub rule_files: super::RuleFiles,
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -63,15 +59,21 @@ pub fn test_files(p: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 fn rule_base(args: &Args) -> Result<RuleBase, String> {
-    let sources = crate::engine::rule_sources(&args.rules, args.with_builtin_rules)?;
-    if args.rules.is_empty() {
+    let sources =
+        crate::engine::rule_sources(&args.rule_files.rules, args.rule_files.with_builtin_rules)?;
+    if args.rule_files.rules.is_empty() {
         return Ok(RuleBase::new(
             "the compiled-in rules",
             crate::engine::compiled_arc(),
             sources,
         ));
     }
-    let names: Vec<String> = args.rules.iter().map(|f| f.display().to_string()).collect();
+    let names: Vec<String> = args
+        .rule_files
+        .rules
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
     RuleBase::interpreted(format!("{} (interpreted)", names.join(", ")), sources)
 }
 

@@ -54,3 +54,13 @@ fn main() -> ExitCode {
         Some(Command::Explain(a)) => cmd::explain::run(a),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap checks argument definitions only when a command is used; check them all at once.
+    #[test]
+    fn every_subcommand_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,12 +1,13 @@
 //! `kaudit replay`: evaluate audit events from files or stdin and print alerts.
 //!
-//! `kaudit replay [-r RULES]... [--json] [-c falco.yaml] [-o key=value]... [FILE|-]...`
+//! `kaudit replay [-r RULES]... [--json] [-c falco.yaml] [-o key=value]... [--stats] [FILE|-]...`
 //! With `-r` the rule files are loaded at run time and interpreted; without, the rules compiled into the
 //! binary are used. Alerts go to stdout, diagnostics and the end-of-run summary to stderr. Exit status:
 //! 0 when the input was processed (malformed lines are reported and skipped), 1 when rules fail to load or
 //! an input cannot be read, 2 for bad settings.
 
 use kaudit_engine::alert::AlertFormat;
+use kaudit_engine::coverage::CoverageEngine;
 use kaudit_engine::engine::Engine;
 use kaudit_engine::formats::Format;
 use kaudit_engine::interp::Interpreter;
@@ -48,6 +49,10 @@ pub struct Args {
     /// Do not print the end-of-run summary.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// After the run, print on stderr per rule how many events it matched and how many it won under
+    /// `rule_matching: first`, and the rules that never fired (every rule is evaluated on every event).
+    #[arg(long)]
+    pub stats: bool,
     /// Audit log files: JSON Lines, optionally gzip-compressed; `-` or nothing reads stdin.
     #[arg(value_name = "FILE")]
     pub inputs: Vec<String>,
@@ -163,7 +168,12 @@ pub fn run(args: Args) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut err = std::io::stderr();
-    let mut replayer = Replayer::new(engine.as_ref(), &plan, &format);
+    let counting = args.stats.then(|| CoverageEngine::new(engine.as_ref()));
+    let evaluator: &dyn Engine = match &counting {
+        Some(c) => c,
+        None => engine.as_ref(),
+    };
+    let mut replayer = Replayer::new(evaluator, &plan, &format);
     replayer.progress = true;
     replayer.input_format = args.input_format.0;
     replayer.flush_each_event = inputs.iter().any(|p| p == "-");
@@ -211,6 +221,9 @@ pub fn run(args: Args) -> ExitCode {
     let stats = replayer.finish();
     if !args.quiet {
         let _ = write_summary(&stats, &mut err);
+    }
+    if let Some(c) = &counting {
+        let _ = c.coverage(&plan).write(&mut err);
     }
     ExitCode::from(status)
 }

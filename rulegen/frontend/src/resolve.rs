@@ -441,14 +441,17 @@ impl Compiler<'_> {
                 Err(e) => {
                     let span = match r.output_src.file_offset(e.at as usize) {
                         Some(b) if out_text == r.output_src.text => {
-                            self.lines.span(r.output_src.span.file, b, 1)
+                            self.lines.span(r.output_src.span.file, b, e.len.max(1))
                         }
                         _ => r.output_src.span,
                     };
-                    let d = Diagnostic::error(code::COMPILE_OUTPUT, e.message.clone())
+                    let mut d = Diagnostic::error(code::COMPILE_OUTPUT, e.message.clone())
                         .with_span(span)
                         .falco(falco_mark(r.falco_output_span))
                         .item(it::RULE_OUTPUT, r.name.clone());
+                    if let Some(h) = &e.hint {
+                        d = d.hint(h.clone());
+                    }
                     if r.attrs.skip_if_unknown_filter && typeck::is_unknown_field_error(&e.message)
                     {
                         self.warnings.push(Diagnostic {

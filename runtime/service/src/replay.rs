@@ -1,5 +1,5 @@
 //! Replaying audit logs: JSON Lines files (the kube-apiserver log backend format), plain or gzip-compressed,
-//! or stdin, through an engine, writing alerts (spec §5.2).
+//! or stdin, through an engine, writing alerts (docs/semantics.md#ingestion).
 //!
 //! Each non-blank line is one document: an Event, an EventList or an array of those (`ingest`). Unlike
 //! Falco's file reader there is no 64 KiB line limit (a deliberate difference), and a bad line never stops

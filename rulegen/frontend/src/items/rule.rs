@@ -262,7 +262,7 @@ impl Reader<'_> {
             .ok_or_else(|| Ctx::new(it::RULE_PRIORITY, "", val.span).err("Invalid priority"))
     }
 
-    /// Falco's `read_rule_exceptions` (§3.1).
+    /// Falco's `read_rule_exceptions` (docs/semantics.md#exceptions).
     fn exceptions(
         &self,
         node: &Node,

@@ -217,7 +217,7 @@ pub struct InitConfig {
     pub ssl_certificate: Option<String>,
 }
 
-/// `init_config` is a YAML map or a JSON string (spec §5.1); unknown keys are allowed.
+/// `init_config` is a YAML map or a JSON string (docs/semantics.md#plugin-configuration); unknown keys are allowed.
 pub fn init_config(node: Option<&Node>, at: &str) -> Result<InitConfig, ConfigError> {
     let map = match node {
         None | Some(Node::Null) => return Ok(InitConfig::default()),

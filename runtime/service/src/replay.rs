@@ -92,8 +92,13 @@ pub fn open_input(path: &str) -> io::Result<Input> {
             count: Rc::clone(&consumed),
         },
     );
-    let is_gzip = buffered.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn BufRead> = if is_gzip {
+    let first = buffered.fill_buf()?;
+    let (is_empty, is_gzip) = (first.is_empty(), first.starts_with(&[0x1f, 0x8b]));
+    // An input that ended before its first byte stays ended: a terminal's Ctrl-D is one end of input, and
+    // reading again would wait for another.
+    let reader: Box<dyn BufRead> = if is_empty {
+        Box::new(io::empty())
+    } else if is_gzip {
         Box::new(BufReader::with_capacity(
             1 << 16,
             flate2::bufread::MultiGzDecoder::new(buffered),
@@ -289,14 +294,29 @@ impl<'a> Replayer<'a> {
 
 /// Writes the end-of-run summary (events, alerts per rule, skipped lines).
 pub fn write_summary(stats: &ReplayStats, diag: &mut dyn Write) -> io::Result<()> {
-    writeln!(
-        diag,
-        "kaudit replay: {} events, {} alerts, {} malformed lines, {} events without a valid stageTimestamp",
-        stats.events,
-        stats.alerts,
-        stats.bad_lines.len(),
-        stats.dropped_events
-    )?;
+    let mut line = format!(
+        "kaudit replay: {}, {}",
+        count(stats.events, "event", "events"),
+        count(stats.alerts, "alert", "alerts")
+    );
+    if !stats.bad_lines.is_empty() {
+        line += &format!(
+            ", {}",
+            count(
+                stats.bad_lines.len() as u64,
+                "malformed line",
+                "malformed lines"
+            )
+        );
+    }
+    if stats.dropped_events > 0 {
+        let what = "without a valid stageTimestamp";
+        line += &format!(
+            ", {} {what}",
+            count(stats.dropped_events, "event", "events")
+        );
+    }
+    writeln!(diag, "{line}")?;
     for (rule, n) in &stats.alerts_per_rule {
         writeln!(diag, "  {n:>8}  {rule}")?;
     }
@@ -317,6 +337,11 @@ pub fn write_summary(stats: &ReplayStats, diag: &mut dyn Write) -> io::Result<()
         writeln!(diag, "  malformed lines: {}{tail}", list.join(", "))?;
     }
     Ok(())
+}
+
+/// `n` with the singular or plural noun: "1 event", "2 events".
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 #[cfg(test)]
@@ -445,10 +470,43 @@ mod tests {
         write_summary(&stats, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
-            text.starts_with("kaudit replay: 3 events, 2 alerts, 1 malformed lines"),
+            text.starts_with("kaudit replay: 3 events, 2 alerts, 1 malformed line\n"),
             "{text}"
         );
         assert!(text.contains("       2  r\n"), "{text}");
         assert!(text.contains("malformed lines: f:7\n"), "{text}");
+    }
+
+    #[test]
+    fn summary_counts_read_in_the_singular_and_omit_what_did_not_happen() {
+        let summary = |stats: &ReplayStats| {
+            let mut out = Vec::new();
+            write_summary(stats, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let clean = ReplayStats {
+            events: 1,
+            alerts: 1,
+            ..Default::default()
+        };
+        assert_eq!(summary(&clean), "kaudit replay: 1 event, 1 alert\n");
+        let dropped = ReplayStats {
+            events: 0,
+            dropped_events: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            summary(&dropped),
+            "kaudit replay: 0 events, 0 alerts, 1 event without a valid stageTimestamp\n"
+        );
+        let more = ReplayStats {
+            events: 2,
+            dropped_events: 3,
+            ..Default::default()
+        };
+        assert_eq!(
+            summary(&more),
+            "kaudit replay: 2 events, 0 alerts, 3 events without a valid stageTimestamp\n"
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 #![cfg(feature = "codegen")]
 
-use std::process::Command;
+mod cli;
 
 /// The generated rule functions: `fn rule_<i>_<name>(c: &Ctx<'_>) -> bool` (not `fn rule_table`).
 fn rule_functions(code: &str) -> usize {
@@ -13,27 +13,15 @@ fn rule_functions(code: &str) -> usize {
         .count()
 }
 
-fn kaudit(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kaudit"))
-        .args(args)
-        .output()
-        .expect("run kaudit");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn without_rules_it_prints_the_compiled_in_rules_code() {
     // The compiled-in rules, as `list-rules` shows them (one table row per rule under a header).
-    let (code, table, stderr) = kaudit(&["list-rules"]);
+    let (code, table, stderr) = cli::run(&["list-rules"]);
     assert_eq!(code, 0, "stderr: {stderr}");
     let rules: Vec<&str> = table.lines().skip(1).collect();
     assert!(!rules.is_empty(), "{table}");
 
-    let (code, stdout, stderr) = kaudit(&["codegen"]);
+    let (code, stdout, stderr) = cli::run(&["codegen"]);
     assert_eq!(code, 0, "stderr: {stderr}");
     assert_eq!(
         rule_functions(&stdout),
@@ -53,14 +41,14 @@ fn with_rules_it_prints_the_code_of_those_files() {
         "- rule: only one\n  desc: d\n  condition: ka.verb = delete\n  output: o\n  priority: INFO\n  source: k8s_audit\n",
     )
     .expect("write rules");
-    let (code, stdout, stderr) = kaudit(&["codegen", "-r", rules.to_str().expect("utf-8 path")]);
+    let (code, stdout, stderr) = cli::run(&["codegen", "-r", rules.to_str().expect("utf-8 path")]);
     assert_eq!(code, 0, "stderr: {stderr}");
     assert_eq!(rule_functions(&stdout), 1, "{stdout}");
     assert!(stdout.contains("\"delete\""), "{stdout}");
 
     let bad = dir.join("bad.yaml");
     std::fs::write(&bad, "- rule: broken\n  condition: ka.verb =\n").expect("write rules");
-    let (code, stdout, stderr) = kaudit(&["codegen", "-r", bad.to_str().expect("utf-8 path")]);
+    let (code, stdout, stderr) = cli::run(&["codegen", "-r", bad.to_str().expect("utf-8 path")]);
     assert_eq!(code, 1, "stdout: {stdout}");
     assert!(stderr.contains("rules failed to load"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -9,16 +9,16 @@
 //! * the ConfigMap with `aws_access_key_id` (carol, 201): "Disallowed K8s User", "Create/Modify Configmap
 //!   With Private Credentials", "K8s ConfigMap Created" — in rule-file order.
 
+mod cli;
+
+use cli::KAUDIT;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
-const KAUDIT: &str = env!("CARGO_BIN_EXE_kaudit");
+use std::process::Command;
+use std::time::Duration;
 const POD: &str = "2024-05-14T09:21:07.412839000Z";
 const EXEC: &str = "2024-05-14T09:22:41.003118000Z";
 const CONFIGMAP: &str = "2024-05-14T09:24:15.880251000Z";
@@ -132,61 +132,12 @@ fn post(port: u16, content_type: Option<&str>, body: &[u8]) -> u16 {
 
 #[test]
 fn posting_the_example_eventlist_alerts_once_per_event() {
-    let mut child = Command::new(KAUDIT)
-        .args([
-            "serve",
-            "-o",
-            "webserver.listen_address=127.0.0.1",
-            "-o",
-            "webserver.listen_port=0",
-        ])
-        .env("TZ", "UTC")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start kaudit serve");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let port = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(line) = rx.recv_timeout(left) else {
-            let _ = child.kill();
-            panic!("serve did not start listening");
-        };
-        if let Some(rest) = line
-            .split("listening for audit events addr=127.0.0.1:")
-            .nth(1)
-        {
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            break digits.parse::<u16>().expect("port number");
-        }
-    };
+    let serve = cli::Serve::start(&[]);
     let body = std::fs::read(example("eventlist.json")).expect("read eventlist.json");
-    assert_eq!(post(port, None, &body), 415, "no Content-Type");
-    assert_eq!(post(port, Some("application/json"), &body), 200);
-
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(term.success());
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .expect("piped stdout")
-        .read_to_string(&mut stdout)
-        .expect("read alerts");
-    assert_eq!(child.wait().expect("wait for serve").code(), Some(0));
+    assert_eq!(post(serve.port, None, &body), 415, "no Content-Type");
+    assert_eq!(post(serve.port, Some("application/json"), &body), 200);
+    let (code, stdout, log) = serve.stop();
+    assert_eq!(code, Some(0), "{log:#?}");
     // Workers evaluate in parallel, so alerts of one batch may come in any order; the time prefix sorts them.
     let mut alerts: Vec<&str> = stdout.lines().collect();
     alerts.sort_unstable();

@@ -1,12 +1,10 @@
 //! `-o key=value` with a key kaudit does not know: `serve` and `replay` both warn, name the key, and go on
 //! (Falco's `-o` accepts any key; a typo must not pass silently, nor stop a replay that `serve` would run).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod cli;
 
-const KAUDIT: &str = env!("CARGO_BIN_EXE_kaudit");
+use cli::KAUDIT;
+use std::process::Command;
 const WARNING: &str = "unknown configuration key 'no_such_key' (ignored)";
 
 const RULES: &str = "- rule: Any get\n  desc: d\n  condition: ka.verb = get\n  output: got %ka.auditid\n  priority: WARNING\n  source: k8s_audit\n";
@@ -62,56 +60,14 @@ fn replay_warns_about_an_unknown_key_and_still_replays() {
 
 #[test]
 fn serve_warns_about_an_unknown_key_and_its_shutdown_log_names_each_count_once() {
-    let mut child = Command::new(KAUDIT)
-        .args([
-            "serve",
-            "-o",
-            "webserver.listen_address=127.0.0.1",
-            "-o",
-            "webserver.listen_port=0",
-            "-o",
-            "no_such_key=1",
-            "-o",
-            "stdout_output.enabled=false",
-        ])
-        .env("TZ", "UTC")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start kaudit serve");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut log = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !log.iter().any(|l: &String| l.contains("listening")) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => log.push(line),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("serve did not start listening; log: {log:#?}");
-            }
-        }
-    }
-    assert!(log.iter().any(|l| l.contains(WARNING)), "log: {log:#?}");
-
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(term.success());
-    let status = child.wait().expect("wait for serve");
-    let _ = reader.join();
-    log.extend(rx.try_iter());
-    assert_eq!(status.code(), Some(0), "log: {log:#?}");
+    let serve = cli::Serve::start(&["-o", "no_such_key=1", "-o", "stdout_output.enabled=false"]);
+    assert!(
+        serve.log.iter().any(|l| l.contains(WARNING)),
+        "log: {:#?}",
+        serve.log
+    );
+    let (code, _, log) = serve.stop();
+    assert_eq!(code, Some(0), "log: {log:#?}");
     let stopped = log
         .iter()
         .find(|l| l.contains("stopped"))

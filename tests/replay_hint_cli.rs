@@ -3,13 +3,13 @@
 
 #![cfg(unix)]
 
-use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod cli;
 
-const KAUDIT: &str = env!("CARGO_BIN_EXE_kaudit");
+use cli::KAUDIT;
+use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 /// The start of the hint (`src/cmd/replay.rs`, `STDIN_HINT`).
 const HINT: &str = "kaudit replay: reading audit events (JSON Lines) from the terminal";
 
@@ -33,17 +33,8 @@ fn at_a_terminal_replay_says_it_reads_stdin_and_ends_at_ctrl_d() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start kaudit replay");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let first = rx.recv_timeout(Duration::from_secs(60));
+    let rx = cli::stderr_lines(child.stderr.take().expect("piped stderr"));
+    let first = rx.recv_timeout(cli::WAIT);
     let Ok(first) = first else {
         let _ = child.kill();
         panic!("no hint on stderr while waiting at a terminal");
@@ -52,7 +43,7 @@ fn at_a_terminal_replay_says_it_reads_stdin_and_ends_at_ctrl_d() {
 
     // Ctrl-D at the start of a line is end of input for a terminal in canonical mode.
     master.write_all(b"\x04").expect("write to the pty");
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + cli::WAIT;
     let status = loop {
         if let Some(status) = child.try_wait().expect("poll kaudit") {
             break status;

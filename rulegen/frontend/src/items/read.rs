@@ -92,15 +92,7 @@ pub fn read_item(
             ));
         }
         let items = r.seq(node, "items", &ctx, false)?.unwrap_or_default();
-        let mut append = r.opt_bool(node, "append", &ctx)?.unwrap_or(false);
-        if append {
-            warnings.push(ctx.warn(code::W_DEPRECATED_ITEM, WARNING_APPEND));
-        }
-        let (ov_append, ov_replace) = r.overrides(node, &["items"], &["items"])?;
-        if append && !(ov_append.is_empty() && ov_replace.is_empty()) {
-            return Err(ctx.err(ERROR_OVERRIDE_APPEND));
-        }
-        append |= ov_append.iter().any(|k| k == "items");
+        let append = appends(&r, node, "items", &ctx, warnings)?;
         unknown_keys(
             node,
             &["list", "items", "append", "override"],
@@ -124,15 +116,7 @@ pub fn read_item(
             ));
         }
         let cond = r.text(node, "condition", &ctx)?;
-        let mut append = r.opt_bool(node, "append", &ctx)?.unwrap_or(false);
-        if append {
-            warnings.push(ctx.warn(code::W_DEPRECATED_ITEM, WARNING_APPEND));
-        }
-        let (ov_append, ov_replace) = r.overrides(node, &["condition"], &["condition"])?;
-        if append && !(ov_append.is_empty() && ov_replace.is_empty()) {
-            return Err(ctx.err(ERROR_OVERRIDE_APPEND));
-        }
-        append |= ov_append.iter().any(|k| k == "condition");
+        let append = appends(&r, node, "condition", &ctx, warnings)?;
         unknown_keys(
             node,
             &["macro", "condition", "append", "override"],
@@ -157,4 +141,25 @@ pub fn read_item(
         );
         Ok(Item::Unknown)
     }
+}
+
+/// Whether a list or macro item appends to the earlier definition of its `key` (`items`, `condition`):
+/// the deprecated `append: true` (warned about) or `override: {key: append}`. Both together are an error;
+/// `override: {key: replace}` is a plain definition.
+fn appends(
+    r: &Reader<'_>,
+    node: &Node,
+    key: &str,
+    ctx: &Ctx,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<bool, Diagnostic> {
+    let legacy = r.opt_bool(node, "append", ctx)?.unwrap_or(false);
+    if legacy {
+        warnings.push(ctx.warn(code::W_DEPRECATED_ITEM, WARNING_APPEND));
+    }
+    let (ov_append, ov_replace) = r.overrides(node, &[key], &[key])?;
+    if legacy && !(ov_append.is_empty() && ov_replace.is_empty()) {
+        return Err(ctx.err(ERROR_OVERRIDE_APPEND));
+    }
+    Ok(legacy || ov_append.iter().any(|k| k == key))
 }

@@ -2,7 +2,8 @@
 //! runs, and `kaudit serve` on an ephemeral loopback port, stopped with SIGTERM.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
@@ -98,6 +99,9 @@ impl Serve {
 
     /// SIGTERM, then waits for the exit: (exit code, alerts on stdout, the whole stderr log).
     pub fn stop(mut self) -> (Option<i32>, String, Vec<String>) {
+        // serve logs "listening" before its SIGTERM handler is installed (a task spawned next); a signal in
+        // between kills it without the graceful shutdown. One request served first closes that window.
+        self.healthz();
         let term = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -114,5 +118,16 @@ impl Serve {
             log.push(line);
         }
         (status.code(), stdout, log)
+    }
+
+    /// One `GET /healthz` round trip.
+    pub fn healthz(&self) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to kaudit");
+        s.set_read_timeout(Some(WAIT)).expect("read timeout");
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .expect("send request");
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
     }
 }

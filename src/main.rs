@@ -29,7 +29,8 @@ enum Command {
     ListRules(cmd::list::RulesArgs),
     /// List the fields conditions and outputs can use.
     ListFields(cmd::list::FieldsArgs),
-    /// Print the Rust code generated for rule files.
+    /// Print the Rust code generated for rule files (default: the compiled-in ones).
+    #[cfg(feature = "codegen")]
     Codegen(cmd::codegen::Args),
     /// Show, per event, each rule's condition tree with every node's result and extracted values.
     Explain(cmd::explain::Args),
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
         Some(Command::Validate(a)) => cmd::validate::run(a),
         Some(Command::ListRules(a)) => cmd::list::rules(a),
         Some(Command::ListFields(a)) => cmd::list::fields(a),
+        #[cfg(feature = "codegen")]
         Some(Command::Codegen(a)) => cmd::codegen::run(a),
         Some(Command::Test(a)) => cmd::test::run(a),
         Some(Command::Lint(a)) => cmd::lint::run(a),

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+#[cfg(feature = "codegen")]
 pub mod codegen;
 pub mod explain;
 pub mod lint;

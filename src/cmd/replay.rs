@@ -14,9 +14,14 @@ use kaudit_engine::interp::Interpreter;
 use kaudit_engine::settings::Settings;
 use kaudit_service::config::ServeConfig;
 use kaudit_service::replay::{follow, open_input, write_summary, Replayer};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// Printed on stderr when `kaudit replay` without files reads a terminal.
+pub const STDIN_HINT: &str =
+    "kaudit replay: reading audit events (JSON Lines) from the terminal; end with \
+Ctrl-D. To replay files: kaudit replay FILE... (plain or .gz), or pipe them in.";
 
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
@@ -81,29 +86,19 @@ fn compiled_engine() -> Option<Box<dyn Engine>> {
     Some(crate::engine::compiled_box())
 }
 
-/// The settings, the configuration's rule files and its `kaudit.state_dir`.
+/// The settings, the configuration's rule files and its `kaudit.state_dir`: the built-in defaults, then
+/// `-c FILE`, then `-o` overrides — the same reading as `serve`, so an unknown key is a warning in both.
 fn settings(args: &Args) -> Result<(Settings, Vec<String>, Option<PathBuf>), String> {
     let mut overrides = Vec::new();
     if args.json {
         overrides.push("json_output=true".to_string());
     }
     overrides.extend(args.options.iter().cloned());
-    match &args.config {
-        Some(path) => {
-            let cfg = ServeConfig::load(Some(path), &overrides).map_err(|e| e.to_string())?;
-            for w in &cfg.warnings {
-                eprintln!("kaudit: warning: {w}");
-            }
-            Ok((cfg.settings, cfg.rules_files, cfg.sources.state_dir))
-        }
-        None => {
-            let mut s = Settings::default();
-            for o in &overrides {
-                s.apply_override(o).map_err(|e| e.to_string())?;
-            }
-            Ok((s, Vec::new(), None))
-        }
+    let cfg = ServeConfig::load(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
+    for w in &cfg.warnings {
+        eprintln!("kaudit: warning: {w}");
     }
+    Ok((cfg.settings, cfg.rules_files, cfg.sources.state_dir))
 }
 
 fn load_engine(files: &[PathBuf], with_builtin: bool) -> Result<Box<dyn Engine>, ()> {
@@ -155,6 +150,10 @@ pub fn run(args: Args) -> ExitCode {
     let plan = settings.plan(engine.rules());
     let format = AlertFormat::new(&settings);
     let inputs = if args.inputs.is_empty() {
+        // Someone who typed `kaudit replay` alone would otherwise see nothing happen.
+        if std::io::stdin().is_terminal() {
+            eprintln!("{STDIN_HINT}");
+        }
         vec!["-".to_string()]
     } else {
         args.inputs.clone()

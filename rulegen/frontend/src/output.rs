@@ -1,4 +1,4 @@
-//! Output format strings (spec §4.1, §4.4) → `ir::Output`.
+//! Output format strings (docs/semantics.md#output-format, #json-alerts) → `ir::Output`.
 //!
 //! What `ir::Output` holds (for the alert formatter in the runtime and codegen):
 //! * `text`: the rule output after load-time processing: trimmed (full definitions only) and with a

@@ -1,6 +1,6 @@
-//! Type checking of one condition check (spec §2.8-§2.14): field lookup and argument validation,
-//! operator/type and list-ness fit, right-hand literal conversion, regex compilation, `val()` and
-//! transformer typing, and Falco's compile-time hints. Produces the typed `ir::Check`.
+//! Type checking of one condition check (docs/semantics.md#fields-and-arguments to #field-to-field-comparisons):
+//! field lookup and argument validation, operator/type and list-ness fit, right-hand literal conversion, regex
+//! compilation, `val()` and transformer typing, and Falco's compile-time hints. Produces the typed `ir::Check`.
 //!
 //! Deliberate kaudit difference (conformance/README.md): a single-value operator on a list field
 //! (`contains`, `=`, `pmatch`, a modifier, ...) is accepted with a deprecation warning and means
@@ -78,7 +78,7 @@ pub struct Hint {
     pub help: Option<String>,
 }
 
-/// Messages that `skip-if-unknown-filter` turns into a warning (spec §1.11).
+/// Messages that `skip-if-unknown-filter` turns into a warning (docs/semantics.md#sources-and-unknown-filters).
 pub fn is_unknown_field_error(msg: &str) -> bool {
     [
         "nonexistent field",

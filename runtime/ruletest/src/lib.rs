@@ -10,6 +10,8 @@
 //! * `mutants`: `kaudit test --mutants`, which changes each rule one way at a time and reports the
 //!   changes no test notices.
 
+#![forbid(unsafe_code)]
+
 pub mod event;
 pub mod mutants;
 pub mod report;

@@ -102,7 +102,7 @@ impl Server {
         Server::start_with_metrics(cfg, ctx, outputs, Arc::new(Metrics::default())).await
     }
 
-    /// Like `start`, with metrics shared with outputs built beforehand (`outputs::build`).
+    /// Like `start`, with metrics shared with the caller.
     pub async fn start_with_metrics(
         cfg: &ServeConfig,
         ctx: EvalContext,
@@ -149,7 +149,8 @@ impl Server {
             ctx,
             outputs,
             &cfg.pipeline,
-            cfg.outputs.buffered,
+            cfg.outputs.queue_settings(),
+            &cfg.outputs.queue_capacities(),
             reopen.clone(),
             metrics.clone(),
             // Outputs close within what the shutdown budget leaves after open requests (at most half).
@@ -525,7 +526,7 @@ pub fn serve_until_signal(cfg: &ServeConfig, ctx: EvalContext) -> Result<Summary
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let summary = rt.block_on(async {
         let metrics = Arc::new(Metrics::default());
-        let outs = crate::outputs::build(&cfg.outputs, cfg.settings.json_output, &metrics)?;
+        let outs = crate::outputs::build(&cfg.outputs, cfg.settings.json_output)?;
         let server = Server::start_with_metrics(cfg, ctx, outs, metrics).await?;
         if let Err(e) = shutdown::reopen_on_sighup(server.reopen_flag()) {
             tracing::warn!("SIGHUP handling unavailable: {e}");

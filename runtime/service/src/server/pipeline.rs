@@ -1,17 +1,19 @@
-//! The evaluation pipeline: a bounded queue of accepted events, one evaluation worker per core, and a
-//! bounded queue of alerts to the output dispatcher.
+//! The evaluation pipeline: a bounded queue of accepted events, one evaluation worker per core, and the
+//! outputs, each behind its own bounded queue (`outputs::fanout`).
 //!
 //! Admission is all-or-nothing per request: `submit` reserves queue room for every event of a body or
 //! refuses the whole body (the webhook then answers 503 and the API server retries), so an accepted event
 //! is never dropped for lack of room. Room is given back only after the event's alerts have been handed to
-//! the output queue, so a slow output pushes back all the way to the HTTP answer.
+//! the outputs' queues; a stuck output drops (and counts) its own alerts rather than stall evaluation,
+//! unless `kaudit.output_queue_policy: block` asks for back-pressure up to the HTTP answer.
 
 use super::admission::BodyBytes;
 use super::metrics::{EventDrop, Metrics, Refusal};
 use crate::config::PipelineConfig;
 use crate::limited;
 use crate::logging::LogGate;
-use crate::outputs::{self, Alert, Output};
+use crate::outputs::fanout::{OutputSet, QueueSettings};
+use crate::outputs::{Alert, Output};
 use bytes::Bytes;
 use kaudit_engine::alert::AlertFormat;
 use kaudit_engine::engine::{Engine, Plan};
@@ -19,7 +21,7 @@ use kaudit_engine::event::Event;
 use kaudit_engine::json::Tok;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{Receiver, Sender, SyncSender};
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -57,30 +59,32 @@ pub struct Pipeline {
     capacity: usize,
     jobs: Mutex<Option<Sender<Job>>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
-    dispatcher: Mutex<Option<JoinHandle<()>>>,
+    outputs: Arc<OutputSet>,
+    output_close_timeout: Duration,
     next_num: AtomicU64,
     metrics: Arc<Metrics>,
 }
 
 impl Pipeline {
-    /// Starts the workers and the output dispatcher.
+    /// Starts the workers and the outputs' threads. `capacities`: outputs with their own queue capacity.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         ctx: EvalContext,
         outputs: Vec<Box<dyn Output>>,
         cfg: &PipelineConfig,
-        buffered: bool,
+        queues: QueueSettings,
+        capacities: &[(&str, usize)],
         reopen: Arc<AtomicBool>,
         metrics: Arc<Metrics>,
         output_close_timeout: Duration,
     ) -> std::io::Result<Pipeline> {
-        let (alert_tx, alert_rx) =
-            std::sync::mpsc::sync_channel::<Alert>(cfg.output_queue_capacity.max(1));
-        let m = metrics.clone();
-        let dispatcher = std::thread::Builder::new()
-            .name("kaudit-outputs".into())
-            .spawn(move || {
-                outputs::dispatch(alert_rx, outputs, buffered, reopen, m, output_close_timeout)
-            })?;
+        let outputs = Arc::new(OutputSet::start(
+            outputs,
+            queues,
+            capacities,
+            reopen,
+            metrics.clone(),
+        )?);
         let (job_tx, job_rx) = std::sync::mpsc::channel::<Job>();
         let job_rx = Arc::new(Mutex::new(job_rx));
         let ctx = Arc::new(ctx);
@@ -90,7 +94,7 @@ impl Pipeline {
             let w = Worker {
                 ctx: ctx.clone(),
                 jobs: job_rx.clone(),
-                alerts: alert_tx.clone(),
+                outputs: outputs.clone(),
                 metrics: metrics.clone(),
                 first_time: first_time.clone(),
             };
@@ -105,7 +109,8 @@ impl Pipeline {
             capacity: cfg.queue_capacity.max(1),
             jobs: Mutex::new(Some(job_tx)),
             workers: Mutex::new(workers),
-            dispatcher: Mutex::new(Some(dispatcher)),
+            outputs,
+            output_close_timeout,
             next_num: AtomicU64::new(1),
             metrics,
         })
@@ -174,8 +179,9 @@ impl Pipeline {
         self.metrics.queue_depth.load(Relaxed)
     }
 
-    /// Stops accepting, evaluates everything queued, then closes the outputs. Blocking.
-    pub fn close_and_wait(&self) {
+    /// Stops accepting, evaluates everything queued, then closes the outputs, giving them
+    /// `output_close_timeout`. Blocking. Returns the number of alerts the outputs could not deliver.
+    pub fn close_and_wait(&self) -> u64 {
         lock(&self.jobs).take();
         let workers: Vec<_> = lock(&self.workers).drain(..).collect();
         for w in workers {
@@ -183,11 +189,13 @@ impl Pipeline {
                 tracing::error!("an evaluation worker panicked");
             }
         }
-        if let Some(d) = lock(&self.dispatcher).take() {
-            if d.join().is_err() {
-                tracing::error!("the output dispatcher panicked");
-            }
-        }
+        self.outputs
+            .close_all(Instant::now() + self.output_close_timeout)
+    }
+
+    /// The outputs, to close them with another deadline (`OutputSet::close_all`).
+    pub fn outputs(&self) -> Arc<OutputSet> {
+        self.outputs.clone()
     }
 }
 
@@ -198,7 +206,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 struct Worker {
     ctx: Arc<EvalContext>,
     jobs: Arc<Mutex<Receiver<Job>>>,
-    alerts: SyncSender<Alert>,
+    outputs: Arc<OutputSet>,
     metrics: Arc<Metrics>,
     first_time: Arc<AtomicU64>,
 }
@@ -279,12 +287,8 @@ impl Worker {
         self.metrics.eval_latency(started.elapsed());
         for alert in rendered {
             self.metrics.alert(&alert.rule, alert.priority.name());
-            self.metrics.output_queue_depth.fetch_add(1, Relaxed);
-            // Blocks while the outputs are behind: that is the back-pressure.
-            if self.alerts.send(alert).is_err() {
-                self.metrics.output_queue_depth.fetch_sub(1, Relaxed);
-                tracing::error!("output dispatcher stopped; alert lost");
-            }
+            // Never waits with the drop policy; with `block` it waits for the slowest output.
+            self.outputs.send(alert);
         }
     }
 }

@@ -156,6 +156,7 @@ pub fn format(json: bool) -> AlertFormat {
         include_message: false,
         include_output_fields: true,
         time_iso8601: false,
+        escape_text: true,
         hostname: "test-host".into(),
         zone: LocalZone::Utc,
     }

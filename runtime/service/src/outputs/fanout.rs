@@ -1,0 +1,215 @@
+//! One bounded queue and one thread per output, so that a stuck output (stdout into a pipe nobody reads,
+//! a `program_output` that never reads, an http receiver that never answers) loses only its own alerts:
+//! evaluation and the other outputs go on. Alerts that do not fit are dropped, counted as
+//! `kaudit_output_alerts_total{output=...,result="dropped"}` and reported by a rate-limited log line (or,
+//! with the `block` policy, evaluation waits for room).
+//!
+//! `close_all` ends them within a deadline: each output drains its queue and closes; an output still busy
+//! at the deadline is abandoned (its thread is left to die with the process) and its undelivered alerts are
+//! counted and returned.
+
+use super::log_gate::LogGate;
+use super::queue::{AlertQueue, FullPolicy, Popped, Pushed};
+use super::{Alert, Output};
+use crate::server::metrics::Metrics;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How often an idle output thread looks at the SIGHUP flag.
+const IDLE_TICK: Duration = Duration::from_millis(250);
+/// At most one "alerts dropped" line per output per this interval.
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The queue settings of every output (`outputs_queue.capacity`, `kaudit.output_queue_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// Alerts each output may hold before new ones are dropped (or wait, with `Block`).
+    pub capacity: usize,
+    pub policy: FullPolicy,
+    /// `buffered_outputs`: flush when the queue runs empty instead of after every alert.
+    pub buffered: bool,
+}
+
+struct Lane {
+    name: String,
+    queue: Arc<AlertQueue>,
+    /// Sends once when the output's thread has closed the output.
+    finished: Mutex<Receiver<()>>,
+    drop_log: LogGate,
+}
+
+/// The running outputs.
+pub struct OutputSet {
+    lanes: Vec<Lane>,
+    metrics: Arc<Metrics>,
+}
+
+impl OutputSet {
+    /// Starts one thread per output. `reopen` is raised by SIGHUP; every output reopens once per raise.
+    /// `capacities` may give an output its own capacity (by name), e.g. `http_output.buffer_size`.
+    pub fn start(
+        outputs: Vec<Box<dyn Output>>,
+        settings: QueueSettings,
+        capacities: &[(&str, usize)],
+        reopen: Arc<AtomicBool>,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<OutputSet> {
+        let generation = Arc::new(AtomicU64::new(0));
+        let mut lanes = Vec::new();
+        for out in outputs {
+            let name = out.name().to_string();
+            let capacity = capacities
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or(settings.capacity, |(_, c)| *c);
+            let queue = Arc::new(AlertQueue::new(capacity, settings.policy));
+            let (tx, finished) = std::sync::mpsc::channel();
+            let runner = Runner {
+                out,
+                queue: queue.clone(),
+                buffered: settings.buffered,
+                reopen: reopen.clone(),
+                generation: generation.clone(),
+                metrics: metrics.clone(),
+            };
+            std::thread::Builder::new()
+                .name(format!("kaudit-out-{name}"))
+                .spawn(move || {
+                    runner.run();
+                    let _ = tx.send(());
+                })?;
+            lanes.push(Lane {
+                name,
+                queue,
+                finished: Mutex::new(finished),
+                drop_log: LogGate::new(DROP_LOG_INTERVAL),
+            });
+        }
+        Ok(OutputSet { lanes, metrics })
+    }
+
+    /// Hands `alert` to every output. Never waits with the drop policy.
+    pub fn send(&self, alert: Alert) {
+        let alert = Arc::new(alert);
+        for lane in &self.lanes {
+            match lane.queue.push(alert.clone()) {
+                Pushed::Queued => {
+                    self.metrics
+                        .output_queue_depth
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                Pushed::Dropped => {
+                    self.metrics.output(&lane.name, "dropped");
+                    if let Some(held) = lane.drop_log.occurrence(Instant::now()) {
+                        tracing::warn!(
+                            output = %lane.name,
+                            dropped_since_last_report = held + 1,
+                            "output queue full: alerts dropped (the output is stuck or too slow)"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes every output, giving up at `deadline`. Returns the number of alerts not delivered (counted
+    /// as dropped) by the outputs that were still busy then; it is logged once, here.
+    pub fn close_all(&self, deadline: Instant) -> u64 {
+        for lane in &self.lanes {
+            lane.queue.close(deadline);
+        }
+        let mut lost = 0;
+        for lane in &self.lanes {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let finished = lane.finished.lock().unwrap_or_else(|p| p.into_inner());
+            match finished.recv_timeout(left) {
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    let (queued, in_flight) = lane.queue.abandon();
+                    let n = queued + u64::from(in_flight);
+                    self.metrics.output_n(&lane.name, "dropped", n);
+                    self.metrics
+                        .output_queue_depth
+                        .fetch_sub(queued, Ordering::Relaxed);
+                    tracing::error!(
+                        output = %lane.name,
+                        undelivered = n,
+                        "output did not finish before the shutdown deadline; its pending alerts are lost"
+                    );
+                    lost += n;
+                }
+            }
+        }
+        lost
+    }
+}
+
+/// The thread of one output.
+struct Runner {
+    out: Box<dyn Output>,
+    queue: Arc<AlertQueue>,
+    buffered: bool,
+    reopen: Arc<AtomicBool>,
+    /// Bumped once per SIGHUP by whichever output thread sees the flag first.
+    generation: Arc<AtomicU64>,
+    metrics: Arc<Metrics>,
+}
+
+impl Runner {
+    fn run(mut self) {
+        let mut seen = self.generation.load(Ordering::SeqCst);
+        let mut dirty = false;
+        loop {
+            if self.reopen.swap(false, Ordering::SeqCst) {
+                self.generation.fetch_add(1, Ordering::SeqCst);
+            }
+            let now = self.generation.load(Ordering::SeqCst);
+            if now != seen {
+                seen = now;
+                if let Err(e) = self.out.reopen() {
+                    tracing::error!(output = self.out.name(), error = %e, "cannot reopen output");
+                }
+            }
+            // Buffered outputs are flushed whenever the queue runs empty, so a quiet period never leaves
+            // alerts sitting in a buffer.
+            if dirty && self.queue.is_empty() {
+                if let Err(e) = self.out.flush() {
+                    tracing::error!(output = self.out.name(), error = %e, "output flush failed");
+                }
+                dirty = false;
+            }
+            match self.queue.pop(IDLE_TICK) {
+                Popped::Alert(alert) => {
+                    self.metrics
+                        .output_queue_depth
+                        .fetch_sub(1, Ordering::Relaxed);
+                    self.write(&alert);
+                    dirty = self.buffered;
+                    self.queue.done();
+                }
+                Popped::Idle => {}
+                Popped::Finished => break,
+            }
+        }
+        // `close_all` also stops waiting for this thread at the deadline, whatever `close` does.
+        if let Err(e) = self.out.close(self.queue.deadline()) {
+            tracing::error!(output = self.out.name(), error = %e, "output close failed");
+        }
+    }
+
+    fn write(&mut self, alert: &Alert) {
+        let o = &mut self.out;
+        let res = o
+            .write(alert)
+            .and_then(|()| if self.buffered { Ok(()) } else { o.flush() });
+        match res {
+            Ok(()) => self.metrics.output(o.name(), "sent"),
+            Err(e) => {
+                self.metrics.output(o.name(), "failed");
+                tracing::error!(output = o.name(), error = %e, rule = %alert.rule, "output failed");
+            }
+        }
+    }
+}

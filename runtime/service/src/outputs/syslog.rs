@@ -169,4 +169,91 @@ mod tests {
             "<10>Jan  1 22:04:05 kaudit: "
         );
     }
+
+    fn temp_socket(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("kaudit-syslog-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("log.sock");
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    fn alert(line: &str, priority: Priority) -> Alert {
+        Alert {
+            rule: "r".into(),
+            priority,
+            line: line.as_bytes().to_vec(),
+            json: false,
+        }
+    }
+
+    /// `<PRI>Mmm dd hh:mm:ss TAG: ` parsed back: (PRI, TAG, rest).
+    fn parse(msg: &str) -> (u8, String, String) {
+        let (pri, rest) = msg[1..].split_once('>').unwrap();
+        assert!(MONTHS.contains(&&rest[..3]), "{msg}");
+        let rest = &rest[16..]; // "Mmm dd hh:mm:ss "
+        let (tag, line) = rest.split_once(": ").unwrap();
+        (pri.parse().unwrap(), tag.to_string(), line.to_string())
+    }
+
+    #[test]
+    fn one_datagram_per_alert_on_a_real_socket_and_reconnects_after_a_restart() {
+        let path = temp_socket("dgram");
+        let rx = UnixDatagram::bind(&path).unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut out = SyslogOutput::new(&path);
+        out.write(&alert(
+            "10:00:00.000000000: Critical one",
+            Priority::Critical,
+        ))
+        .unwrap();
+        out.write(&alert("{\"rule\":\"two\"}", Priority::Informational))
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        let n = rx.recv(&mut buf).unwrap();
+        let (pri, tag, line) = parse(std::str::from_utf8(&buf[..n]).unwrap());
+        assert_eq!(pri, 8 + 2);
+        assert_eq!(tag, program_name());
+        assert_eq!(
+            line, "10:00:00.000000000: Critical one",
+            "no trailing newline"
+        );
+        let n = rx.recv(&mut buf).unwrap();
+        let (pri, _, line) = parse(std::str::from_utf8(&buf[..n]).unwrap());
+        assert_eq!((pri, line.as_str()), (8 + 6, "{\"rule\":\"two\"}"));
+
+        // The daemon restarts: a new socket at the same path.
+        drop(rx);
+        std::fs::remove_file(&path).unwrap();
+        let rx = UnixDatagram::bind(&path).unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        out.write(&alert("three", Priority::Debug)).unwrap();
+        let n = rx.recv(&mut buf).unwrap();
+        assert_eq!(parse(std::str::from_utf8(&buf[..n]).unwrap()).2, "three");
+    }
+
+    #[test]
+    fn a_stream_socket_gets_nul_terminated_messages() {
+        use std::io::Read;
+        let path = temp_socket("stream");
+        let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let mut out = SyslogOutput::new(&path);
+        out.write(&alert("a", Priority::Warning)).unwrap();
+        out.write(&alert("b", Priority::Warning)).unwrap();
+        drop(out);
+        let (mut s, _) = l.accept().unwrap();
+        let mut all = String::new();
+        s.read_to_string(&mut all).unwrap();
+        let msgs: Vec<&str> = all.split_terminator('\0').collect();
+        assert_eq!(msgs.len(), 2, "{all:?}");
+        assert_eq!(parse(msgs[1]).2, "b");
+    }
+
+    #[test]
+    fn no_syslog_daemon_is_an_error_per_alert() {
+        let mut out = SyslogOutput::new(temp_socket("none"));
+        assert!(out.write(&alert("x", Priority::Warning)).is_err());
+    }
 }

@@ -1,0 +1,82 @@
+//! One queue per output: with the default `drop` policy an output that never returns loses only its own
+//! alerts (counted as dropped), evaluation and the other outputs get everything, and the shutdown gives up
+//! on the stuck output at its deadline.
+
+mod server_support;
+
+use kaudit_service::outputs::{Alert, Output};
+use server_support::*;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// An output whose first write never returns (a pipe nobody reads).
+struct Stuck;
+
+impl Output for Stuck {
+    fn name(&self) -> &str {
+        "stuck"
+    }
+
+    fn write(&mut self, _alert: &Alert) -> std::io::Result<()> {
+        loop {
+            std::thread::park();
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_output_drops_its_own_alerts_while_the_others_get_all_of_them() {
+    let good = Collect::default();
+    let cfg = config(&[
+        "kaudit.output_queue_capacity=8",
+        "kaudit.shutdown_timeout_ms=1000",
+    ]);
+    let srv = start(
+        &cfg,
+        Arc::new(VerbEngine::new(&["create"])),
+        vec![Box::new(Stuck), Box::new(good.clone())],
+    )
+    .await;
+    let a = srv.addr();
+    let n = 200;
+    for i in 0..n {
+        let r = post_json(a, "/k8s_audit", &event("create", i)).await;
+        assert_eq!(r.status, 200, "evaluation never waits for the stuck output");
+        // Every alert reaches the healthy output. (Waiting for it keeps its own small queue from
+        // overflowing on this machine's scheduling hiccups: only the stuck output may drop.)
+        let t0 = Instant::now();
+        while good.lines().len() <= i && t0.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(good.lines().len(), i + 1);
+    }
+    // The stuck output holds one alert in its write and 8 in its queue; the rest were dropped.
+    let dropped = metric(
+        a,
+        "kaudit_output_alerts_total{output=\"stuck\",result=\"dropped\"}",
+    )
+    .await;
+    assert_eq!(dropped, Some((n - 9) as f64));
+    assert_eq!(
+        metric(
+            a,
+            "kaudit_output_alerts_total{output=\"collect\",result=\"sent\"}"
+        )
+        .await,
+        Some(n as f64)
+    );
+
+    let t1 = Instant::now();
+    let summary = srv.stop().await;
+    let took = t1.elapsed();
+    assert!(
+        took < Duration::from_millis(1000 + 2000),
+        "shutdown gives up on the stuck output at its deadline (took {took:?})"
+    );
+    assert_eq!(summary.events_evaluated, n as u64);
+    assert_eq!(summary.alerts, n as u64);
+}

@@ -296,7 +296,11 @@ fn sigterm_with_a_full_queue_still_delivers_every_accepted_event() {
     let mut s = serve(
         Some(&rules),
         &dir,
-        &["kaudit.workers=1", "kaudit.output_queue_capacity=8"],
+        &[
+            "kaudit.workers=1",
+            "kaudit.output_queue_capacity=8",
+            "kaudit.output_queue_policy=block",
+        ],
         true,
     );
     for batch in events.chunks(1000) {

@@ -80,3 +80,38 @@ async fn a_stuck_output_drops_its_own_alerts_while_the_others_get_all_of_them() 
     assert_eq!(summary.events_evaluated, n as u64);
     assert_eq!(summary.alerts, n as u64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_block_policy_a_stuck_output_still_cannot_hold_the_shutdown() {
+    let cfg = config(&[
+        "kaudit.workers=1",
+        "kaudit.output_queue_capacity=2",
+        "kaudit.output_queue_policy=block",
+        "kaudit.shutdown_timeout_ms=1000",
+    ]);
+    let srv = start(
+        &cfg,
+        Arc::new(VerbEngine::new(&["create"])),
+        vec![Box::new(Stuck)],
+    )
+    .await;
+    let a = srv.addr();
+    let batch: Vec<String> = (0..10).map(|i| event("create", i)).collect();
+    assert_eq!(
+        post_json(a, "/k8s_audit", &event_list(&batch)).await.status,
+        200
+    );
+    // The worker now waits for room behind the stuck output: 1 in its write, 2 queued.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(metric(a, "kaudit_queue_depth").await, Some(7.0));
+    let t0 = Instant::now();
+    let summary = srv.stop().await;
+    assert!(
+        t0.elapsed() < Duration::from_millis(1000 + 2000),
+        "took {:?}",
+        t0.elapsed()
+    );
+    // Every accepted event was still evaluated; the stuck output's alerts are counted as dropped.
+    assert_eq!(summary.events_evaluated, 10);
+    assert_eq!(summary.alerts, 10);
+}

@@ -44,6 +44,8 @@ struct Lane {
 pub struct OutputSet {
     lanes: Vec<Lane>,
     metrics: Arc<Metrics>,
+    /// Undelivered alerts of `abandon_all`, reported by the next `close_all`.
+    abandoned_earlier: AtomicU64,
 }
 
 impl OutputSet {
@@ -87,7 +89,11 @@ impl OutputSet {
                 drop_log: LogGate::new(DROP_LOG_INTERVAL),
             });
         }
-        Ok(OutputSet { lanes, metrics })
+        Ok(OutputSet {
+            lanes,
+            metrics,
+            abandoned_earlier: AtomicU64::new(0),
+        })
     }
 
     /// Hands `alert` to every output. Never waits with the drop policy.
@@ -126,23 +132,35 @@ impl OutputSet {
             let finished = lane.finished.lock().unwrap_or_else(|p| p.into_inner());
             match finished.recv_timeout(left) {
                 Ok(()) | Err(RecvTimeoutError::Disconnected) => {}
-                Err(RecvTimeoutError::Timeout) => {
-                    let (queued, in_flight) = lane.queue.abandon();
-                    let n = queued + u64::from(in_flight);
-                    self.metrics.output_n(&lane.name, "dropped", n);
-                    self.metrics
-                        .output_queue_depth
-                        .fetch_sub(queued, Ordering::Relaxed);
-                    tracing::error!(
-                        output = %lane.name,
-                        undelivered = n,
-                        "output did not finish before the shutdown deadline; its pending alerts are lost"
-                    );
-                    lost += n;
-                }
+                Err(RecvTimeoutError::Timeout) => lost += self.abandon(lane),
             }
         }
-        lost
+        lost + self.abandoned_earlier.swap(0, Ordering::SeqCst)
+    }
+
+    /// Gives up on every output at once (the shutdown deadline passed while evaluation was still
+    /// running): releases evaluation workers waiting for room and drops what is queued.
+    pub fn abandon_all(&self) {
+        let n: u64 = self.lanes.iter().map(|l| self.abandon(l)).sum();
+        self.abandoned_earlier.fetch_add(n, Ordering::SeqCst);
+    }
+
+    fn abandon(&self, lane: &Lane) -> u64 {
+        let (queued, in_flight) = lane.queue.abandon();
+        let n = queued + u64::from(in_flight);
+        if n == 0 {
+            return 0;
+        }
+        self.metrics.output_n(&lane.name, "dropped", n);
+        self.metrics
+            .output_queue_depth
+            .fetch_sub(queued, Ordering::Relaxed);
+        tracing::error!(
+            output = %lane.name,
+            undelivered = n,
+            "output did not finish before the shutdown deadline; its pending alerts are lost"
+        );
+        n
     }
 }
 

@@ -149,6 +149,9 @@ impl AlertQueue {
     /// delivered: the number of alerts queued, and whether one was being written.
     pub fn abandon(&self) -> (u64, bool) {
         let mut s = self.lock();
+        if s.abandoned {
+            return (0, false);
+        }
         s.abandoned = true;
         let lost = (s.items.len() as u64, s.in_flight);
         s.items.clear();

@@ -179,18 +179,50 @@ impl Pipeline {
         self.metrics.queue_depth.load(Relaxed)
     }
 
-    /// Stops accepting, evaluates everything queued, then closes the outputs, giving them
-    /// `output_close_timeout`. Blocking. Returns the number of alerts the outputs could not deliver.
+    /// Stops accepting, evaluates everything queued, then closes the outputs, all within
+    /// `output_close_timeout` from now. Blocking. Returns the number of alerts not delivered.
     pub fn close_and_wait(&self) -> u64 {
+        self.close_and_wait_until(Instant::now() + self.output_close_timeout)
+    }
+
+    /// `close_and_wait` with an absolute deadline (the rest of the shutdown budget). Evaluation of the
+    /// queued events always finishes; at the deadline the outputs still busy are abandoned, which also
+    /// releases workers waiting for room (`block` policy), so this returns shortly after `deadline`.
+    pub fn close_and_wait_until(&self, deadline: Instant) -> u64 {
         lock(&self.jobs).take();
         let workers: Vec<_> = lock(&self.workers).drain(..).collect();
+        let joined = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let watchdog = {
+            let (outputs, joined) = (self.outputs.clone(), joined.clone());
+            std::thread::Builder::new()
+                .name("kaudit-shutdown-watchdog".into())
+                .spawn(move || {
+                    let (done, cv) = &*joined;
+                    let mut done = lock(done);
+                    while !*done {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            outputs.abandon_all();
+                            return;
+                        }
+                        done = cv
+                            .wait_timeout(done, left)
+                            .map(|(g, _)| g)
+                            .unwrap_or_else(|p| p.into_inner().0);
+                    }
+                })
+        };
         for w in workers {
             if w.join().is_err() {
                 tracing::error!("an evaluation worker panicked");
             }
         }
-        self.outputs
-            .close_all(Instant::now() + self.output_close_timeout)
+        *lock(&joined.0) = true;
+        joined.1.notify_all();
+        if let Ok(w) = watchdog {
+            let _ = w.join();
+        }
+        self.outputs.close_all(deadline)
     }
 
     /// The outputs, to close them with another deadline (`OutputSet::close_all`).

@@ -268,19 +268,25 @@ impl Server {
         let drained = std::thread::Builder::new()
             .name("kaudit-drain".into())
             .spawn(move || {
-                state.pipeline.close_and_wait();
-                let _ = done_tx.send(());
+                // Outputs get what is left of the budget; an output still busy then is abandoned and
+                // its alerts counted.
+                let lost = state.pipeline.close_and_wait_until(deadline);
+                let _ = done_tx.send(lost);
             })
             .is_ok();
         let until = tokio::time::Instant::from_std(deadline);
-        let finished = drained && tokio::time::timeout_at(until, done_rx).await.is_ok();
+        let lost = match drained {
+            true => tokio::time::timeout_at(until, done_rx).await.ok().and_then(Result::ok),
+            false => None,
+        };
+        let finished = lost.is_some();
         let m = &self.state.metrics;
         let mut summary = Summary {
             events_queued: m.events_queued.load(Ordering::Relaxed),
             events_evaluated: m.events_evaluated.load(Ordering::Relaxed),
             alerts: m.alerts_total(),
             events_undelivered: 0,
-            alerts_undelivered: 0,
+            alerts_undelivered: lost.unwrap_or(0),
         };
         if !finished {
             summary.events_undelivered = m.queue_depth.load(Ordering::Relaxed);

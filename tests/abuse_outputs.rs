@@ -211,6 +211,10 @@ fn blocked_stdout_does_not_stop_detection_nor_shutdown() {
     }
     let got = wait_for_lines(&file, total, Duration::from_secs(30));
     let took = sigterm_exit_time(&mut s, Duration::from_millis(shutdown_ms + 3000));
+    eprintln!(
+        "file alerts {got}/{total}; {refused} of {} POSTs refused; exit after SIGTERM in {took:?}",
+        total / 100
+    );
     assert_eq!(refused, 0, "POSTs refused while stdout was blocked");
     assert_eq!(got, total, "alerts in the file output");
     assert!(
@@ -218,7 +222,6 @@ fn blocked_stdout_does_not_stop_detection_nor_shutdown() {
         "still running {} ms after SIGTERM (shutdown_timeout_ms = {shutdown_ms})",
         shutdown_ms + 3000
     );
-    eprintln!("file alerts {got}/{total}; exit after SIGTERM in {took:?}");
 }
 
 #[test]

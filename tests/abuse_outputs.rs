@@ -9,27 +9,18 @@
 //!
 //! `KAUDIT_ABUSE_BIN` runs the same attacks against another build (e.g. main's, for before/after figures).
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use common::process::{post_once as post, sigterm, start_serve, TempDir};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A scratch folder removed when the test ends.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn temp_dir(name: &str) -> TempDir {
-    let d = std::env::temp_dir().join(format!("kaudit-abuse-out-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    TempDir(d)
+    common::process::temp_dir("abuse-out", name)
 }
 
 fn kaudit_bin() -> String {
@@ -90,60 +81,19 @@ fn serve(dir: &Path, opts: &[String], block_stdout: bool) -> Serve {
     for o in &all {
         cmd.arg("-o").arg(o);
     }
-    let mut child = cmd
-        .env("FALCO_HOSTNAME", "abuse")
+    cmd.env("FALCO_HOSTNAME", "abuse")
         .env("TZ", "UTC")
-        .stdin(Stdio::null())
         .stdout(if block_stdout {
             Stdio::piped()
         } else {
             Stdio::null()
-        })
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    // Drained all along: a full stderr pipe would stall the server's logging.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening for audit events addr=").nth(1) {
-                if let Some(a) = rest.split_whitespace().next() {
-                    let _ = tx.send(a.parse::<SocketAddr>().unwrap());
-                }
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("server did not start");
+        });
+    let mut started = start_serve(cmd);
     Serve {
-        child,
-        addr,
-        _stdout: stdout,
+        _stdout: started.child.stdout.take(),
+        child: started.child,
+        addr: started.addr,
     }
-}
-
-/// One POST with a 10 s budget; the status, or 0 when there was no answer.
-fn post(addr: SocketAddr, body: &str) -> u16 {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(5)) else {
-        return 0;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-    let head = format!(
-        "POST /k8s-audit HTTP/1.1\r\nhost: kaudit\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    if s.write_all(head.as_bytes()).is_err() || s.write_all(body.as_bytes()).is_err() {
-        return 0;
-    }
-    let mut resp = String::new();
-    let _ = s.read_to_string(&mut resp);
-    resp.split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
 }
 
 fn lines_of(path: &Path) -> Vec<String> {
@@ -166,31 +116,19 @@ fn wait_for_lines(path: &Path, n: usize, limit: Duration) -> usize {
     }
 }
 
-/// SIGTERM, then the time until the process is gone (`None`: still running after `limit`, then killed).
+/// SIGTERM, then the time until the process is gone (`None`: still running after `limit`; it is killed
+/// when the test ends).
 fn sigterm_exit_time(s: &mut Serve, limit: Duration) -> Option<Duration> {
-    let st = Command::new("kill")
-        .arg("-TERM")
-        .arg(s.child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let t0 = Instant::now();
-    while t0.elapsed() < limit {
-        if s.child.try_wait().unwrap().is_some() {
-            return Some(t0.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
+    sigterm(&mut s.child, limit).map(|(_, took)| took)
 }
 
 #[test]
 fn blocked_stdout_does_not_stop_detection_nor_shutdown() {
     let dir = temp_dir("stdout");
-    let file = dir.0.join("alerts.txt");
+    let file = dir.join("alerts.txt");
     let shutdown_ms = 2000;
     let mut s = serve(
-        &dir.0,
+        &dir,
         &[
             "file_output.enabled=true".into(),
             "file_output.keep_alive=true".into(),
@@ -239,7 +177,7 @@ fn hung_http_receiver_and_slow_bodies_do_not_hold_the_shutdown() {
     });
     let shutdown_ms = 5000;
     let mut s = serve(
-        &dir.0,
+        &dir,
         &[
             "json_output=true".into(),
             "http_output.enabled=true".into(),
@@ -288,9 +226,9 @@ fn hung_http_receiver_and_slow_bodies_do_not_hold_the_shutdown() {
 /// Text alerts of a user name that holds a newline and a fake alert line, written to a file.
 fn forged_user_alerts(raw: bool) -> (usize, Vec<String>) {
     let dir = temp_dir(if raw { "raw" } else { "escaped" });
-    let file = dir.0.join("alerts.txt");
+    let file = dir.join("alerts.txt");
     let mut s = serve(
-        &dir.0,
+        &dir,
         &[
             "file_output.enabled=true".into(),
             format!("file_output.filename={}", file.display()),

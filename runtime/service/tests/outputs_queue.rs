@@ -2,6 +2,14 @@
 //! alerts (counted as dropped), evaluation and the other outputs get everything, and the shutdown gives up
 //! on the stuck output at its deadline.
 
+// Test code: a panic is a failed test. The no-panic lints in Cargo.toml are for production code.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod server_support;
 
 use kaudit_service::outputs::{Alert, Output};

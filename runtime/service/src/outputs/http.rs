@@ -146,10 +146,10 @@ impl Target {
         let bad = |why: &str| format!("http_output.url: {why}");
         // Falco strips one pair of quotes around the URL before handing it to libcurl.
         let raw = cfg.url.trim();
-        let raw = match raw.as_bytes() {
-            [b'"', .., b'"'] | [b'\'', .., b'\''] if raw.len() >= 2 => &raw[1..raw.len() - 1],
-            _ => raw,
-        };
+        let raw = ['"', '\'']
+            .iter()
+            .find_map(|q| raw.strip_prefix(*q).and_then(|r| r.strip_suffix(*q)))
+            .unwrap_or(raw);
         let uri: Uri = raw
             .parse()
             .map_err(|e| bad(&format!("not a valid URL: {e}")))?;
@@ -218,21 +218,20 @@ fn basic_auth(userinfo: &str) -> Result<HeaderValue, String> {
 }
 
 fn percent_decode(s: &str) -> Result<String, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or("bad percent-escape in the URL's credentials")?;
-            out.push(hex);
-            i += 3;
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex = [bytes.next(), bytes.next()];
+            let hex = match hex {
+                [Some(h), Some(l)] => std::str::from_utf8(&[h, l])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok()),
+                _ => None,
+            };
+            out.push(hex.ok_or("bad percent-escape in the URL's credentials")?);
         } else {
-            out.push(b[i]);
-            i += 1;
+            out.push(b);
         }
     }
     String::from_utf8(out).map_err(|_| "the URL's credentials are not UTF-8".to_string())

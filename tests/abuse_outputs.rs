@@ -1,7 +1,8 @@
 //! Attacks on the output side of `kaudit serve`, run against the real binary on 127.0.0.1, each bounded in
 //! time (issue "Hard to blind"):
-//! - stdout connected to a pipe nobody reads: every alert still reaches the file output, the webhook keeps
-//!   answering 200, and SIGTERM exits within `shutdown_timeout_ms` + 3 s;
+//! - stdout connected to a pipe nobody reads, or a `program_output` that never reads: every alert still
+//!   reaches the file output, the webhook keeps answering 200, and SIGTERM exits within
+//!   `shutdown_timeout_ms` + 3 s;
 //! - an http receiver that never answers, plus clients that send their bodies slowly: SIGTERM exits within
 //!   `shutdown_timeout_ms` + 3 s;
 //! - a user name holding a newline and a fake alert line: one text alert stays one line (and the raw
@@ -122,21 +123,24 @@ fn sigterm_exit_time(s: &mut Serve, limit: Duration) -> Option<Duration> {
     sigterm(&mut s.child, limit).map(|(_, took)| took)
 }
 
-#[test]
-fn blocked_stdout_does_not_stop_detection_nor_shutdown() {
-    let dir = temp_dir("stdout");
+/// With a stuck output (`stuck` options, or stdout blocked): every alert still reaches the file output, no
+/// POST is refused, and SIGTERM ends the process within `shutdown_timeout_ms` + 3 s.
+fn stuck_output_does_not_stop_detection_nor_shutdown(
+    name: &str,
+    stuck: &[String],
+    block_stdout: bool,
+) {
+    let dir = temp_dir(name);
     let file = dir.join("alerts.txt");
     let shutdown_ms = 2000;
-    let mut s = serve(
-        &dir,
-        &[
-            "file_output.enabled=true".into(),
-            "file_output.keep_alive=true".into(),
-            format!("file_output.filename={}", file.display()),
-            format!("kaudit.shutdown_timeout_ms={shutdown_ms}"),
-        ],
-        true,
-    );
+    let mut opts = vec![
+        "file_output.enabled=true".into(),
+        "file_output.keep_alive=true".into(),
+        format!("file_output.filename={}", file.display()),
+        format!("kaudit.shutdown_timeout_ms={shutdown_ms}"),
+    ];
+    opts.extend_from_slice(stuck);
+    let mut s = serve(&dir, &opts, block_stdout);
     // 4,000 alerts: far more than a pipe holds (64 KiB, ~900 of these lines).
     let total = 4000;
     let mut refused = 0;
@@ -150,15 +154,33 @@ fn blocked_stdout_does_not_stop_detection_nor_shutdown() {
     let got = wait_for_lines(&file, total, Duration::from_secs(30));
     let took = sigterm_exit_time(&mut s, Duration::from_millis(shutdown_ms + 3000));
     eprintln!(
-        "file alerts {got}/{total}; {refused} of {} POSTs refused; exit after SIGTERM in {took:?}",
+        "{name}: file alerts {got}/{total}; {refused} of {} POSTs refused; exit after SIGTERM in {took:?}",
         total / 100
     );
-    assert_eq!(refused, 0, "POSTs refused while stdout was blocked");
+    assert_eq!(refused, 0, "POSTs refused while an output was stuck");
     assert_eq!(got, total, "alerts in the file output");
     assert!(
         took.is_some(),
         "still running {} ms after SIGTERM (shutdown_timeout_ms = {shutdown_ms})",
         shutdown_ms + 3000
+    );
+}
+
+#[test]
+fn blocked_stdout_does_not_stop_detection_nor_shutdown() {
+    stuck_output_does_not_stop_detection_nor_shutdown("stdout", &[], true);
+}
+
+#[test]
+fn a_program_output_that_never_reads_does_not_stop_detection_nor_shutdown() {
+    stuck_output_does_not_stop_detection_nor_shutdown(
+        "program",
+        &[
+            "program_output.enabled=true".into(),
+            "program_output.keep_alive=true".into(),
+            "program_output.program=exec sleep 3600".into(),
+        ],
+        false,
     );
 }
 

@@ -38,6 +38,8 @@ struct Lane {
     /// Sends once when the output's thread has closed the output.
     finished: Mutex<Receiver<()>>,
     drop_log: LogGate,
+    /// `Output::abort_handle`, called when the lane is abandoned.
+    abort: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 /// The running outputs.
@@ -68,6 +70,7 @@ impl OutputSet {
                 .map_or(settings.capacity, |(_, c)| *c);
             let queue = Arc::new(AlertQueue::new(capacity, settings.policy));
             let (tx, finished) = std::sync::mpsc::channel();
+            let abort = out.abort_handle();
             let runner = Runner {
                 out,
                 queue: queue.clone(),
@@ -87,6 +90,7 @@ impl OutputSet {
                 queue,
                 finished: Mutex::new(finished),
                 drop_log: LogGate::new(DROP_LOG_INTERVAL),
+                abort,
             });
         }
         Ok(OutputSet {
@@ -147,6 +151,9 @@ impl OutputSet {
 
     fn abandon(&self, lane: &Lane) -> u64 {
         let (queued, in_flight) = lane.queue.abandon();
+        if let Some(abort) = &lane.abort {
+            abort();
+        }
         let n = queued + u64::from(in_flight);
         if n == 0 {
             return 0;

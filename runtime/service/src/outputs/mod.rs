@@ -67,6 +67,11 @@ pub trait Output: Send {
     fn close(&mut self, _deadline: Instant) -> io::Result<()> {
         self.flush()
     }
+    /// Called from another thread when the shutdown gives up on this output (its own thread may be stuck
+    /// in `write`): e.g. kill a child process so nothing is left behind.
+    fn abort_handle(&self) -> Option<Box<dyn Fn() + Send + Sync>> {
+        None
+    }
 }
 
 /// Builds the outputs enabled in the configuration. `json` is the alert format (http Content-Type).

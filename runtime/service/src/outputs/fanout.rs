@@ -1,16 +1,17 @@
 //! One bounded queue and one thread per output, so that a stuck output (stdout into a pipe nobody reads,
 //! a `program_output` that never reads, an http receiver that never answers) loses only its own alerts:
 //! evaluation and the other outputs go on. Alerts that do not fit are dropped, counted as
-//! `kaudit_output_alerts_total{output=...,result="dropped"}` and reported by a rate-limited log line (or,
-//! with the `block` policy, evaluation waits for room).
+//! `kaudit_output_alerts_total{output=...,result="dropped"}` and reported by rate-limited log lines
+//! (`crate::logging`, cause `output_dropped`), or, with the `block` policy, evaluation waits for room.
 //!
 //! `close_all` ends them within a deadline: each output drains its queue and closes; an output still busy
 //! at the deadline is abandoned (its thread is left to die with the process) and its undelivered alerts are
 //! counted and returned.
 
-use super::log_gate::LogGate;
 use super::queue::{AlertQueue, FullPolicy, Popped, Pushed};
 use super::{Alert, Output};
+use crate::limited;
+use crate::logging::LogGate;
 use crate::server::metrics::Metrics;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -19,8 +20,8 @@ use std::time::{Duration, Instant};
 
 /// How often an idle output thread looks at the SIGHUP flag.
 const IDLE_TICK: Duration = Duration::from_millis(250);
-/// At most one "alerts dropped" line per output per this interval.
-const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Alerts dropped because an output is stuck (one cause for all outputs: the line names the output).
+static OUTPUT_DROPPED: LogGate = LogGate::new("output_dropped");
 
 /// The queue settings of every output (`outputs_queue.capacity`, `kaudit.output_queue_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +38,6 @@ struct Lane {
     queue: Arc<AlertQueue>,
     /// Sends once when the output's thread has closed the output.
     finished: Mutex<Receiver<()>>,
-    drop_log: LogGate,
     /// `Output::abort_handle`, called when the lane is abandoned.
     abort: Option<Box<dyn Fn() + Send + Sync>>,
 }
@@ -89,7 +89,6 @@ impl OutputSet {
                 name,
                 queue,
                 finished: Mutex::new(finished),
-                drop_log: LogGate::new(DROP_LOG_INTERVAL),
                 abort,
             });
         }
@@ -112,13 +111,12 @@ impl OutputSet {
                 }
                 Pushed::Dropped => {
                     self.metrics.output(&lane.name, "dropped");
-                    if let Some(held) = lane.drop_log.occurrence(Instant::now()) {
-                        tracing::warn!(
-                            output = %lane.name,
-                            dropped_since_last_report = held + 1,
-                            "output queue full: alerts dropped (the output is stuck or too slow)"
-                        );
-                    }
+                    limited!(
+                        OUTPUT_DROPPED,
+                        warn,
+                        output = %lane.name,
+                        "output queue full: alert dropped (the output is stuck or too slow)"
+                    );
                 }
             }
         }

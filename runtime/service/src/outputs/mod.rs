@@ -8,7 +8,6 @@
 pub mod fanout;
 pub mod file;
 pub mod http;
-mod log_gate;
 pub mod program;
 pub mod queue;
 pub mod stdout;

@@ -276,7 +276,10 @@ impl Server {
             .is_ok();
         let until = tokio::time::Instant::from_std(deadline);
         let lost = match drained {
-            true => tokio::time::timeout_at(until, done_rx).await.ok().and_then(Result::ok),
+            true => tokio::time::timeout_at(until, done_rx)
+                .await
+                .ok()
+                .and_then(Result::ok),
             false => None,
         };
         let finished = lost.is_some();

@@ -109,9 +109,21 @@ async fn with_the_block_policy_a_stuck_output_still_cannot_hold_the_shutdown() {
         post_json(a, "/k8s_audit", &event_list(&batch)).await.status,
         200
     );
-    // The worker now waits for room behind the stuck output: 1 in its write, 2 queued.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(metric(a, "kaudit_queue_depth").await, Some(7.0));
+    // The worker then waits for room behind the stuck output: 1 in its write, 2 queued, 7 events left.
+    let t0 = Instant::now();
+    while metric(a, "kaudit_queue_depth").await != Some(7.0) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the worker never blocked"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        metric(a, "kaudit_queue_depth").await,
+        Some(7.0),
+        "blocked, not dropping"
+    );
     let t0 = Instant::now();
     let summary = srv.stop().await;
     assert!(
@@ -119,7 +131,8 @@ async fn with_the_block_policy_a_stuck_output_still_cannot_hold_the_shutdown() {
         "took {:?}",
         t0.elapsed()
     );
-    // Every accepted event was still evaluated; the stuck output's alerts are counted as dropped.
-    assert_eq!(summary.events_evaluated, 10);
-    assert_eq!(summary.alerts, 10);
+    // Every accepted event is evaluated or reported as undelivered; the stuck output's alerts are counted
+    // as dropped.
+    assert_eq!(summary.events_evaluated + summary.events_undelivered, 10);
+    assert!(summary.alerts >= 3);
 }

@@ -29,6 +29,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Events per work item: big batches spread over the workers, small ones stay cheap.
 const CHUNK: usize = 32;
+/// At most this long before the shutdown deadline, outputs still busy are given up (see
+/// `close_and_wait_until`).
+const RELEASE_MARGIN: Duration = Duration::from_millis(200);
 
 /// Events a client can make invalid at will (rate-limited log lines; the counters have every one).
 static INVALID_EVENT: LogGate = LogGate::new("invalid_event");
@@ -189,6 +192,10 @@ impl Pipeline {
     /// queued events always finishes; at the deadline the outputs still busy are abandoned, which also
     /// releases workers waiting for room (`block` policy), so this returns shortly after `deadline`.
     pub fn close_and_wait_until(&self, deadline: Instant) -> u64 {
+        // Outputs are given up a little before the deadline, so that workers released from waiting for
+        // room (`block`) can still evaluate what is queued within the budget.
+        let margin = (deadline.saturating_duration_since(Instant::now()) / 10).min(RELEASE_MARGIN);
+        let release_at = deadline.checked_sub(margin).unwrap_or(deadline);
         lock(&self.jobs).take();
         let workers: Vec<_> = lock(&self.workers).drain(..).collect();
         let joined = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
@@ -200,7 +207,7 @@ impl Pipeline {
                     let (done, cv) = &*joined;
                     let mut done = lock(done);
                     while !*done {
-                        let left = deadline.saturating_duration_since(Instant::now());
+                        let left = release_at.saturating_duration_since(Instant::now());
                         if left.is_zero() {
                             outputs.abandon_all();
                             return;

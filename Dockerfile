@@ -28,8 +28,9 @@ WORKDIR /src
 # KAUDIT_RULES (a `:`-separated list of paths relative to the build context).
 ARG KAUDIT_RULES=""
 COPY . .
-# Build, refuse a binary that still needs a dynamic loader (`ldd` fails on a
-# static executable), and stage it. The rule files are compiled in (and their
+# Build, refuse a binary that still needs a dynamic loader (a PT_INTERP
+# header) or that is not position-independent (a static-PIE is ELF type DYN;
+# a fixed-address executable, EXEC, would run without ASLR), and stage it. The rule files are compiled in (and their
 # text embedded for `serve --with-builtin-rules`), so the image needs no
 # rules directory.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
@@ -38,7 +39,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     if [ -z "$KAUDIT_RULES" ]; then unset KAUDIT_RULES; fi; \
     cargo static; \
     install -D -m 0755 target/x86_64-unknown-linux-gnu/release/kaudit /out/kaudit; \
-    if ldd /out/kaudit >/dev/null 2>&1; then echo "kaudit is not a static executable" >&2; exit 1; fi; \
+    if readelf -l /out/kaudit | grep -q INTERP; then echo "kaudit needs a dynamic loader" >&2; exit 1; fi; \
+    readelf -h /out/kaudit | grep -q 'Type: *DYN' || { echo "kaudit is not a static-PIE (no ASLR)" >&2; exit 1; }; \
     /out/kaudit --version
 
 # ---------------------------------------------------------------------------

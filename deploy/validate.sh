@@ -105,6 +105,37 @@ if isinstance(kustomization, dict):
         if path not in listed:
             fail(f"{path} is not listed in kustomization.yaml (name it *.example.yaml if it is only an example)")
 
+# The NetworkPolicy really fences kaudit in: it selects the Deployment's pods,
+# restricts ingress, every rule names its sources (an empty `from` admits
+# everyone), and it opens no port the container does not serve.
+netpol = load("networkpolicy.yaml")
+deployment = load("deployment.yaml")
+pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+container_ports = set()
+for c in deployment["spec"]["template"]["spec"]["containers"]:
+    for p in c.get("ports", []):
+        container_ports.add(p["containerPort"])
+        if "name" in p:
+            container_ports.add(p["name"])
+spec = netpol.get("spec", {})
+selector = spec.get("podSelector", {}).get("matchLabels", {})
+if not selector or any(pod_labels.get(k) != v for k, v in selector.items()):
+    fail("networkpolicy.yaml: podSelector does not select the Deployment's pods")
+if "Ingress" not in spec.get("policyTypes", []):
+    fail("networkpolicy.yaml: policyTypes does not restrict Ingress")
+for i, rule in enumerate(spec.get("ingress", [])):
+    if not rule.get("from"):
+        fail(f"networkpolicy.yaml: ingress[{i}] has no 'from': it admits every source")
+    for port in rule.get("ports", []):
+        if port.get("port") not in container_ports:
+            fail(f"networkpolicy.yaml: ingress[{i}] opens port {port.get('port')}, which kaudit does not serve")
+    for peer in rule.get("from", []):
+        cidr = peer.get("ipBlock", {}).get("cidr")
+        if cidr in ("0.0.0.0/0", "::/0"):
+            fail(f"networkpolicy.yaml: ingress[{i}] admits every address ({cidr})")
+if not any(f for f in failures if f.startswith("networkpolicy.yaml")):
+    print("ok   networkpolicy.yaml selects kaudit's pods and admits only named sources")
+
 # Embedded documents: falco.yaml is a mapping; rule files are lists of items
 # (or empty, when they only hold commented examples).
 config = load("configmap-config.yaml")

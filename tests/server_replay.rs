@@ -4,37 +4,19 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::BufRead;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const KAUDIT: &str = env!("CARGO_BIN_EXE_kaudit");
 const RULES: &str = "rules/current/k8s_audit_rules.k8saudit-0.18.0.yaml";
 
-/// A scratch folder removed when the test ends.
-struct TempDir(PathBuf);
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::process::{post_once, sigterm, start_serve, TempDir};
 
 fn temp_dir(name: &str) -> TempDir {
-    let d = std::env::temp_dir().join(format!("kaudit-serve-e2e-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    TempDir(d)
+    common::process::temp_dir("serve-e2e", name)
 }
 
 /// The corpus events (JSON lines holding one `Event` each), at most `limit`.
@@ -127,59 +109,21 @@ fn serve(rules: Option<&Path>, dir: &Path, extra: &[&str], slow: bool) -> Serve 
     for o in &opts {
         cmd.arg("-o").arg(o);
     }
-    let mut child = cmd
-        .env("FALCO_HOSTNAME", "kaudit-e2e")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The bound (ephemeral) port is in the "listening" log line.
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let keep = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("[serve] {line}");
-            keep.lock().unwrap().push(line.clone());
-            if let Some(rest) = line
-                .split("listening for audit events addr=127.0.0.1:")
-                .nth(1)
-            {
-                let port: u16 = rest.split_whitespace().next().unwrap().parse().unwrap();
-                let _ = tx.send(port);
-            }
-        }
-    });
-    let port = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("server did not start");
+    cmd.env("FALCO_HOSTNAME", "kaudit-e2e")
+        .stdout(Stdio::null());
+    let started = start_serve(cmd);
     Serve {
-        child,
-        port,
+        child: started.child,
+        port: started.addr.port(),
         alerts,
-        log,
+        log: started.log,
     }
 }
 
 /// POSTs `body`, retrying while the server answers 503 (as the API server does); returns the status.
 fn post(port: u16, body: &str) -> u16 {
     for _ in 0..600 {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let head = format!(
-            "POST /k8s-audit HTTP/1.1\r\nhost: kaudit\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-            body.len()
-        );
-        s.write_all(head.as_bytes()).unwrap();
-        s.write_all(body.as_bytes()).unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        let status: u16 = resp
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
+        let status = post_once(SocketAddr::from(([127, 0, 0, 1], port)), body);
         if status != 503 {
             return status;
         }
@@ -190,23 +134,8 @@ fn post(port: u16, body: &str) -> u16 {
 
 /// SIGTERM right after the last accepted request; the process must exit 0 having written every alert.
 fn terminate(s: &mut Serve) -> Vec<String> {
-    let st = Command::new("kill")
-        .arg("-TERM")
-        .arg(s.child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(st) = s.child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "serve did not stop after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (status, _) =
+        sigterm(&mut s.child, Duration::from_secs(120)).expect("serve did not stop after SIGTERM");
     assert!(status.success(), "serve exited with {status}");
     sorted_lines(&std::fs::read_to_string(&s.alerts).unwrap_or_default())
 }
@@ -296,7 +225,11 @@ fn sigterm_with_a_full_queue_still_delivers_every_accepted_event() {
     let mut s = serve(
         Some(&rules),
         &dir,
-        &["kaudit.workers=1", "kaudit.output_queue_capacity=8"],
+        &[
+            "kaudit.workers=1",
+            "kaudit.output_queue_capacity=8",
+            "kaudit.output_queue_policy=block",
+        ],
         true,
     );
     for batch in events.chunks(1000) {

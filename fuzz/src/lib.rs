@@ -114,6 +114,7 @@ pub fn rule_loader(data: &[u8]) {
                 include_message: true,
                 include_output_fields: true,
                 time_iso8601: false,
+                escape_text: true,
                 hostname: "fuzz".into(),
                 zone: LocalZone::Utc,
             };

@@ -2,6 +2,8 @@
 //! running rule files + events through the interpreter in-process, and comparing alerts.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod process;
+
 use kaudit_engine::alert::{AlertFormat, LocalZone};
 use kaudit_engine::engine::Engine;
 use kaudit_engine::interp::Interpreter;

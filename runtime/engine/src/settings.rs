@@ -24,6 +24,9 @@ pub struct Settings {
     pub json_include_message_property: bool,
     pub json_include_output_fields_property: bool,
     pub time_format_iso_8601: bool,
+    /// `kaudit.raw_text_output`: write event text into text alerts unescaped, control characters and all,
+    /// as Falco does. Off by default: control characters are escaped so one alert is one line.
+    pub raw_text_output: bool,
     /// The `rules:` list, in order. `None` marks an index no override has filled (`rules[3]` set before
     /// `rules[2]`); such holes are ignored.
     pub rule_selections: Vec<Option<RuleSelection>>,
@@ -40,6 +43,7 @@ impl Default for Settings {
             json_include_message_property: false,
             json_include_output_fields_property: true,
             time_format_iso_8601: false,
+            raw_text_output: false,
             rule_selections: Vec::new(),
         }
     }
@@ -228,6 +232,9 @@ impl Settings {
                 self.json_include_output_fields_property = bool_val()?
             }
             ("time_format_iso_8601", []) => self.time_format_iso_8601 = bool_val()?,
+            ("kaudit", [PathSeg::Key(k)]) if k == "raw_text_output" => {
+                self.raw_text_output = bool_val()?
+            }
             ("rules", [slot, PathSeg::Key(op), PathSeg::Key(what)]) => {
                 let enable = match op.as_str() {
                     "enable" => true,

@@ -273,7 +273,8 @@ fn render<'e>(ev: &'e Event<'e>, rule: &RuleMeta, time: u64) -> (String, Value) 
     let mut scratch = Values::new();
     let mut values = |expr: &ValueExpr, vals: &mut Values<'e>| eval_value(ev, expr, vals);
     let mut output = Vec::new();
-    write_message(&mut output, &rule.output, &mut values, &mut scratch);
+    // Raw, as the JSON alert's `output` carries it (the text output's escaping is not applied).
+    write_message(&mut output, &rule.output, &mut values, &mut scratch, false);
     let mut fields = Vec::new();
     write_output_fields(
         &mut fields,

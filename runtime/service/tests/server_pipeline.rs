@@ -1,5 +1,6 @@
-//! Back-pressure and graceful shutdown: with a slow output the webhook refuses (503 + Retry-After) rather
-//! than accept and lose events, counts the refusals, and a shutdown evaluates everything accepted.
+//! Back-pressure and graceful shutdown: with a slow output and the `block` queue policy the webhook refuses
+//! (503 + Retry-After) rather than accept and lose events, counts the refusals, and a shutdown evaluates
+//! everything accepted. (The default `drop` policy is covered in `outputs_queue.rs`.)
 
 // Test code: a panic is a failed test. The no-panic lints in Cargo.toml are for production code.
 #![allow(
@@ -22,6 +23,7 @@ async fn slow_output_makes_the_server_refuse_retryably_and_nothing_accepted_is_l
         "kaudit.workers=1",
         "kaudit.queue_capacity=3",
         "kaudit.output_queue_capacity=1",
+        "kaudit.output_queue_policy=block",
         "kaudit.retry_after_seconds=2",
     ]);
     let srv = start(

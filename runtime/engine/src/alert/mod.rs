@@ -24,6 +24,9 @@ pub struct AlertFormat {
     pub include_message: bool,
     pub include_output_fields: bool,
     pub time_iso8601: bool,
+    /// Text alerts only: escape control characters in values from the event (`\n`, `\u001b`, ...) so
+    /// that one alert is one line. Off = Falco's raw text (`kaudit.raw_text_output`).
+    pub escape_text: bool,
     /// The JSON `hostname` member.
     pub hostname: String,
     /// The zone of the text time prefix.
@@ -40,6 +43,7 @@ impl AlertFormat {
             include_message: settings.json_include_message_property,
             include_output_fields: settings.json_include_output_fields_property,
             time_iso8601: settings.time_format_iso_8601,
+            escape_text: !settings.raw_text_output,
             hostname: hostname(),
             zone: LocalZone::System,
         }
@@ -56,7 +60,9 @@ impl AlertFormat {
     ) {
         let mut scratch = Values::new();
         let mut message = Vec::with_capacity(rule.output.text.len() + 64);
-        text::write_message(&mut message, &rule.output, values, &mut scratch);
+        // JSON escapes everything itself: only the text line needs its values escaped.
+        let escape = self.escape_text && !self.json_output;
+        text::write_message(&mut message, &rule.output, values, &mut scratch, escape);
         if self.json_output {
             let mut line = Vec::with_capacity(message.len() + 40);
             text::write_line(
@@ -155,6 +161,7 @@ mod tests {
             include_message: false,
             include_output_fields: true,
             time_iso8601: false,
+            escape_text: false,
             hostname: "h".into(),
             zone: LocalZone::Utc,
         }
@@ -208,6 +215,29 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "03:04:01.100001000: Warning user=new\nline\t\"q\" back\\slash café ctl\u{1} del\u{7f} g=(a,) v=<NA>  \n"
         );
+    }
+
+    #[test]
+    fn escaped_text_line_keeps_one_alert_on_one_line() {
+        let mut f = fmt(false);
+        f.escape_text = true;
+        let mut r = user_rule();
+        // A newline of the rule's own output text is the rule author's and stays.
+        r.output.parts.push(OutputPart::Literal("\nend".into()));
+        let mut out = Vec::new();
+        f.format_alert(&mut out, &r, T, &mut fake);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "03:04:01.100001000: Warning user=new\\nline\\t\"q\" back\\slash café ctl\\u0001 del\\u007f g=(a,) v=<NA>  \nend\n"
+        );
+        // JSON is unchanged by the setting.
+        let mut j = fmt(true);
+        let mut raw = Vec::new();
+        j.format_alert(&mut raw, &user_rule(), T, &mut fake);
+        j.escape_text = true;
+        let mut escaped = Vec::new();
+        j.format_alert(&mut escaped, &user_rule(), T, &mut fake);
+        assert_eq!(raw, escaped);
     }
 
     #[test]

@@ -7,12 +7,14 @@
 //! Unknown keys produce warnings; a known key with a value of the wrong type is an error naming the key.
 
 pub mod limits;
+pub mod outputs;
 mod read;
 pub mod sources;
 pub mod tree;
 
 use kaudit_engine::settings::Settings;
 pub use limits::ConnLimits;
+pub use outputs::{FileOutputConfig, HttpCa, HttpOutputConfig, OutputsConfig, ProgramOutputConfig};
 pub use sources::SourcesConfig;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -77,42 +79,6 @@ impl Default for IngestLimits {
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct OutputsConfig {
-    /// `buffered_outputs`: when false every alert is flushed as it is written.
-    pub buffered: bool,
-    pub stdout: bool,
-    pub file: Option<FileOutputConfig>,
-    pub program: Option<ProgramOutputConfig>,
-    pub http: Option<HttpOutputConfig>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct FileOutputConfig {
-    pub filename: PathBuf,
-    pub keep_alive: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProgramOutputConfig {
-    /// Run with `sh -c`.
-    pub program: String,
-    pub keep_alive: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpOutputConfig {
-    pub url: String,
-    pub user_agent: String,
-    pub timeout: Duration,
-    pub max_retries: u32,
-    pub buffer_size: usize,
-    /// `insecure`: skip server certificate verification (https only).
-    pub insecure: bool,
-    /// `ca_cert` / `ca_bundle`: PEM roots for https receivers.
-    pub ca_files: Vec<PathBuf>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
 pub struct AuthConfig {
     pub bearer_token: Option<String>,
     /// PEM CA bundle for client certificates (mTLS).
@@ -125,8 +91,6 @@ pub struct PipelineConfig {
     pub workers: usize,
     /// Events accepted and not yet evaluated.
     pub queue_capacity: usize,
-    /// Alerts waiting for the outputs.
-    pub output_queue_capacity: usize,
     pub retry_after_seconds: u64,
 }
 
@@ -173,7 +137,8 @@ impl ServeConfig {
         let mut r = read::Reader::default();
         let top_level_keys = [read::SETTINGS_KEYS, read::OTHER_TOP_LEVEL_KEYS].concat();
         r.check_keys(root, "", &top_level_keys, read::IGNORED_FALCO_KEYS);
-        let settings = read_settings(root)?;
+        let mut settings = read_settings(root)?;
+        settings.raw_text_output = r.bool_or(root, "kaudit.raw_text_output", false)?;
         let rules_files = r.str_list(root, "rules_files")?;
 
         let kaudit = root.child("kaudit").cloned().unwrap_or_default();
@@ -221,9 +186,6 @@ impl ServeConfig {
         let pipeline = PipelineConfig {
             workers,
             queue_capacity: r.usize_or(root, "kaudit.queue_capacity", 4_096)?.max(1),
-            output_queue_capacity: r
-                .usize_or(root, "kaudit.output_queue_capacity", 4096)?
-                .max(1),
             retry_after_seconds: r.usize_or(root, "kaudit.retry_after_seconds", 1)? as u64,
         };
         let conn = limits::read(&mut r, root)?;
@@ -233,7 +195,7 @@ impl ServeConfig {
                 conn.max_body_bytes_per_address, limits.max_batch_size
             ));
         }
-        let outputs = read_outputs(&mut r, root)?;
+        let outputs = outputs::read_outputs(&mut r, root)?;
         let shutdown_timeout =
             Duration::from_millis(r.usize_or(root, "kaudit.shutdown_timeout_ms", 30_000)? as u64);
         let log_level = r.str_or(root, "kaudit.log_level", "info")?;
@@ -534,63 +496,6 @@ fn read_auth(r: &mut read::Reader, root: &Node) -> Result<AuthConfig, ConfigErro
     Ok(AuthConfig {
         bearer_token,
         client_ca: (!ca.is_empty()).then(|| PathBuf::from(ca)),
-    })
-}
-
-fn read_outputs(r: &mut read::Reader, root: &Node) -> Result<OutputsConfig, ConfigError> {
-    for (section, keys) in read::OUTPUT_SECTIONS {
-        if let Some(n) = root.child(section) {
-            r.check_keys(n, &format!("{section}."), keys, read::IGNORED_OUTPUT_KEYS);
-        }
-    }
-    let file = if r.bool_or(root, "file_output.enabled", false)? {
-        Some(FileOutputConfig {
-            filename: PathBuf::from(r.str_or(root, "file_output.filename", "./events.txt")?),
-            keep_alive: r.bool_or(root, "file_output.keep_alive", false)?,
-        })
-    } else {
-        None
-    };
-    let program = if r.bool_or(root, "program_output.enabled", false)? {
-        Some(ProgramOutputConfig {
-            program: r.str_or(root, "program_output.program", "cat")?,
-            keep_alive: r.bool_or(root, "program_output.keep_alive", false)?,
-        })
-    } else {
-        None
-    };
-    let http = if r.bool_or(root, "http_output.enabled", false)? {
-        let url = r.str_or(root, "http_output.url", "")?;
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(ConfigError(format!(
-                "http_output.url: expected an http:// or https:// URL, found '{url}'"
-            )));
-        }
-        let mut ca_files = Vec::new();
-        for k in ["http_output.ca_cert", "http_output.ca_bundle"] {
-            let v = r.str_or(root, k, "")?;
-            if !v.is_empty() {
-                ca_files.push(PathBuf::from(v));
-            }
-        }
-        Some(HttpOutputConfig {
-            url,
-            user_agent: r.str_or(root, "http_output.user_agent", "falcosecurity/falco")?,
-            timeout: Duration::from_millis(r.usize_or(root, "http_output.timeout_ms", 5000)? as u64),
-            max_retries: r.usize_or(root, "http_output.max_retries", 3)? as u32,
-            buffer_size: r.usize_or(root, "http_output.buffer_size", 1000)?.max(1),
-            insecure: r.bool_or(root, "http_output.insecure", false)?,
-            ca_files,
-        })
-    } else {
-        None
-    };
-    Ok(OutputsConfig {
-        buffered: r.bool_or(root, "buffered_outputs", false)?,
-        stdout: r.bool_or(root, "stdout_output.enabled", true)?,
-        file,
-        program,
-        http,
     })
 }
 

@@ -24,6 +24,8 @@ pub const OTHER_TOP_LEVEL_KEYS: &[&str] = &[
     "file_output",
     "program_output",
     "http_output",
+    "syslog_output",
+    "outputs_queue",
     "webserver",
     "plugins",
     "load_plugins",
@@ -41,7 +43,6 @@ pub const IGNORED_FALCO_KEYS: &[&str] = &[
     "log_syslog",
     "log_level",
     "libs_logger",
-    "syslog_output",
     "grpc",
     "grpc_output",
     "metrics",
@@ -54,7 +55,6 @@ pub const IGNORED_FALCO_KEYS: &[&str] = &[
     "modern_bpf",
     "output_timeout",
     "outputs",
-    "outputs_queue",
     "static_fields",
     "append_output",
     "container_engines",
@@ -67,6 +67,8 @@ pub const KAUDIT_KEYS: &[&str] = &[
     "workers",
     "queue_capacity",
     "output_queue_capacity",
+    "output_queue_policy",
+    "raw_text_output",
     "retry_after_seconds",
     "max_event_size",
     "max_batch_size",
@@ -88,38 +90,6 @@ pub const WEBSERVER_KEYS: &[&str] = &[
 ];
 
 pub const IGNORED_WEBSERVER_KEYS: &[&str] = &["threadiness", "prometheus_metrics_enabled"];
-
-pub const OUTPUT_SECTIONS: &[(&str, &[&str])] = &[
-    ("stdout_output", &["enabled"]),
-    ("file_output", &["enabled", "keep_alive", "filename"]),
-    ("program_output", &["enabled", "keep_alive", "program"]),
-    (
-        "http_output",
-        &[
-            "enabled",
-            "url",
-            "user_agent",
-            "insecure",
-            "ca_cert",
-            "ca_bundle",
-            "timeout_ms",
-            "max_retries",
-            "buffer_size",
-        ],
-    ),
-];
-
-/// Falco http_output keys kaudit does not implement (accepted, not used).
-pub const IGNORED_OUTPUT_KEYS: &[&str] = &[
-    "ca_path",
-    "mtls",
-    "client_cert",
-    "client_key",
-    "echo",
-    "compress_uploads",
-    "keep_alive",
-    "max_consecutive_timeouts",
-];
 
 /// Collects warnings while reading.
 #[derive(Default)]
@@ -244,7 +214,8 @@ pub fn init_config_node(node: Option<&Node>, at: &str) -> Result<Node, ConfigErr
     Ok(map)
 }
 
-/// `init_config` is a YAML map or a JSON string (spec §5.1); unknown keys are allowed.
+/// `init_config` is a YAML map or a JSON string (docs/semantics.md#plugin-configuration); unknown keys
+/// are allowed.
 pub fn init_config(node: Option<&Node>, at: &str) -> Result<InitConfig, ConfigError> {
     let map = init_config_node(node, at)?;
     if map == Node::Null {

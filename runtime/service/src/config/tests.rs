@@ -297,3 +297,97 @@ fn sources_default_to_no_state_dir_and_an_empty_file_url_is_an_error() {
         Some(std::path::Path::new("/tmp/s"))
     );
 }
+
+#[test]
+fn output_queue_keys() {
+    use crate::outputs::queue::FullPolicy;
+    let c = load(None, &[]).unwrap();
+    assert_eq!(
+        (c.outputs.queue_capacity, c.outputs.queue_policy),
+        (4096, FullPolicy::Drop)
+    );
+    assert!(!c.settings.raw_text_output && !c.outputs.syslog);
+    // Falco's outputs_queue.capacity wins when not 0 (Falco's "unbounded").
+    let c = load(
+        Some("outputs_queue:\n  capacity: 10\nsyslog_output:\n  enabled: true\n"),
+        &[
+            "kaudit.output_queue_capacity=99",
+            "kaudit.output_queue_policy=block",
+            "kaudit.raw_text_output=true",
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        (c.outputs.queue_capacity, c.outputs.queue_policy),
+        (10, FullPolicy::Block)
+    );
+    assert!(c.settings.raw_text_output && c.outputs.syslog);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let c = load(None, &["kaudit.output_queue_capacity=99"]).unwrap();
+    assert_eq!(c.outputs.queue_capacity, 99);
+    let e = load(None, &["kaudit.output_queue_policy=wait"]).unwrap_err();
+    assert!(e.0.starts_with("kaudit.output_queue_policy"), "{e}");
+}
+
+#[test]
+fn http_output_falco_keys() {
+    let on = |extra: &[&str]| {
+        let mut o = vec!["http_output.enabled=true", "http_output.url=https://h/"];
+        o.extend_from_slice(extra);
+        load(None, &o).unwrap().outputs.http.unwrap()
+    };
+    let h = on(&[]);
+    assert_eq!(h.ca, HttpCa::Dir("/etc/ssl/certs".into()));
+    assert_eq!(
+        (
+            h.mtls,
+            h.keep_alive,
+            h.max_consecutive_timeouts,
+            h.buffer_size
+        ),
+        (None, false, 5, None)
+    );
+    // libcurl's order: ca_cert, then ca_bundle, then ca_path.
+    let h = on(&["http_output.ca_bundle=/b.pem", "http_output.ca_cert=/c.pem"]);
+    assert_eq!(
+        h.ca,
+        HttpCa::File {
+            key: "ca_cert",
+            path: "/c.pem".into()
+        }
+    );
+    let h = on(&["http_output.ca_bundle=/b.pem"]);
+    assert_eq!(
+        h.ca,
+        HttpCa::File {
+            key: "ca_bundle",
+            path: "/b.pem".into()
+        }
+    );
+    let h = on(&[
+        "http_output.mtls=true",
+        "http_output.client_key=/k.pem",
+        "http_output.keep_alive=true",
+        "http_output.max_consecutive_timeouts=0",
+        "http_output.buffer_size=7",
+        "http_output.compress_uploads=true",
+        "http_output.echo=true",
+    ]);
+    assert_eq!(
+        h.mtls,
+        Some(("/etc/ssl/certs/client.crt".into(), "/k.pem".into()))
+    );
+    assert!(h.keep_alive && h.compress_uploads);
+    assert_eq!((h.max_consecutive_timeouts, h.buffer_size), (0, Some(7)));
+    // Falco strips quotes around the URL.
+    assert!(load(
+        None,
+        &["http_output.enabled=true", "http_output.url='http://h/'"]
+    )
+    .is_ok());
+    assert!(load(
+        None,
+        &["http_output.enabled=true", "http_output.url=ftp://h/"]
+    )
+    .is_err());
+}

@@ -1,23 +1,23 @@
-//! Alert outputs (Falco's output channels, docs/semantics.md#configuration): stdout, file, program and http.
+//! Alert outputs (Falco's output channels, docs/semantics.md#configuration): stdout, syslog, file, program
+//! and http.
 //!
-//! Outputs run on one dispatcher thread (`dispatch`), fed by a bounded queue from the evaluation workers:
-//! when an output is slow the queue fills, the workers wait, the event queue fills, and the webhook answers
-//! 503 (the API server retries) — nothing accepted is lost. The http output is the exception by design: it
-//! has its own bounded buffer and counts what it drops, so an unreachable receiver cannot stall detection.
+//! Each output runs on its own thread behind its own bounded queue (`fanout`): the evaluation workers
+//! hand every alert to every queue and never wait for an output, so a stuck output loses (and counts)
+//! only its own alerts. `kaudit.output_queue_policy: block` restores back-pressure for those who prefer
+//! a stalled pipeline to a dropped alert.
 
+pub mod fanout;
 pub mod file;
 pub mod http;
 pub mod program;
+pub mod queue;
 pub mod stdout;
+pub mod syslog;
 
 use crate::config::OutputsConfig;
-use crate::server::metrics::Metrics;
 use kaudit_frontend::ir::Priority;
 use std::io::{self, BufWriter, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// One rendered alert.
 #[derive(Debug, Clone)]
@@ -67,17 +67,21 @@ pub trait Output: Send {
     fn close(&mut self, _deadline: Instant) -> io::Result<()> {
         self.flush()
     }
+    /// Called from another thread when the shutdown gives up on this output (its own thread may be stuck
+    /// in `write`): e.g. kill a child process so nothing is left behind.
+    fn abort_handle(&self) -> Option<Box<dyn Fn() + Send + Sync>> {
+        None
+    }
 }
 
 /// Builds the outputs enabled in the configuration. `json` is the alert format (http Content-Type).
-pub fn build(
-    cfg: &OutputsConfig,
-    json: bool,
-    metrics: &Arc<Metrics>,
-) -> Result<Vec<Box<dyn Output>>, String> {
+pub fn build(cfg: &OutputsConfig, json: bool) -> Result<Vec<Box<dyn Output>>, String> {
     let mut outs: Vec<Box<dyn Output>> = Vec::new();
     if cfg.stdout {
         outs.push(Box::new(stdout::StdoutOutput::new(cfg.buffered)));
+    }
+    if cfg.syslog {
+        outs.push(Box::new(syslog::SyslogOutput::new(syslog::DEV_LOG)));
     }
     if let Some(f) = &cfg.file {
         outs.push(Box::new(file::FileOutput::open(f, cfg.buffered)?));
@@ -86,73 +90,7 @@ pub fn build(
         outs.push(Box::new(program::ProgramOutput::new(p, cfg.buffered)));
     }
     if let Some(h) = &cfg.http {
-        outs.push(Box::new(http::HttpOutput::start(h, json, metrics.clone())?));
+        outs.push(Box::new(http::HttpOutput::new(h, json)?));
     }
     Ok(outs)
-}
-
-/// Runs the outputs until every sender of `rx` is gone, then closes them (deadline: `close_timeout` after
-/// the queue ended). `reopen` is raised by SIGHUP.
-pub fn dispatch(
-    rx: Receiver<Alert>,
-    mut outputs: Vec<Box<dyn Output>>,
-    buffered: bool,
-    reopen: Arc<AtomicBool>,
-    metrics: Arc<Metrics>,
-    close_timeout: Duration,
-) {
-    let reopen_if_asked = |outputs: &mut Vec<Box<dyn Output>>| {
-        if reopen.swap(false, Ordering::SeqCst) {
-            for o in outputs.iter_mut() {
-                if let Err(e) = o.reopen() {
-                    tracing::error!(output = o.name(), error = %e, "cannot reopen output");
-                }
-            }
-        }
-    };
-    loop {
-        let first = match rx.recv_timeout(Duration::from_millis(250)) {
-            Ok(a) => a,
-            Err(RecvTimeoutError::Timeout) => {
-                reopen_if_asked(&mut outputs);
-                continue;
-            }
-            Err(RecvTimeoutError::Disconnected) => break,
-        };
-        reopen_if_asked(&mut outputs);
-        let mut next = Some(first);
-        while let Some(alert) = next {
-            metrics.output_queue_depth.fetch_sub(1, Ordering::Relaxed);
-            for o in outputs.iter_mut() {
-                let res = o
-                    .write(&alert)
-                    .and_then(|()| if buffered { Ok(()) } else { o.flush() });
-                match res {
-                    // The http output counts its own deliveries (they happen later).
-                    Ok(()) if o.name() == "http" => {}
-                    Ok(()) => metrics.output(o.name(), "sent"),
-                    Err(e) => {
-                        metrics.output(o.name(), "failed");
-                        tracing::error!(output = o.name(), error = %e, rule = %alert.rule, "output failed");
-                    }
-                }
-            }
-            next = rx.try_recv().ok();
-        }
-        // Buffered outputs are flushed whenever the queue runs empty, so a quiet period never leaves
-        // alerts sitting in a buffer.
-        if buffered {
-            for o in outputs.iter_mut() {
-                if let Err(e) = o.flush() {
-                    tracing::error!(output = o.name(), error = %e, "output flush failed");
-                }
-            }
-        }
-    }
-    let deadline = Instant::now() + close_timeout;
-    for o in outputs.iter_mut() {
-        if let Err(e) = o.close(deadline) {
-            tracing::error!(output = o.name(), error = %e, "output close failed");
-        }
-    }
 }

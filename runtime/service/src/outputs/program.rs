@@ -1,17 +1,29 @@
 //! `program_output`: pipe alert lines to a shell command (`sh -c`). With `keep_alive` one process gets
 //! every line on its standard input (restarted after it dies); without it a process runs per alert and is
 //! waited for, as Falco does.
+//!
+//! The process is shared with `abort_handle`, so that a shutdown giving up on a program that never reads
+//! (or never exits) kills it instead of leaving it behind.
 
 use super::{line_writer, write_line, Alert, Output};
 use crate::config::ProgramOutputConfig;
 use std::io::{self, BufWriter, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How often `finish` looks whether the program has exited.
+const EXIT_POLL: Duration = Duration::from_millis(5);
+
+/// The running process, reachable from the abort handle while the output's thread is stuck writing.
+type SharedChild = Arc<Mutex<Option<Child>>>;
 
 pub struct ProgramOutput {
     program: String,
     keep_alive: bool,
     buffered: bool,
-    running: Option<(Child, BufWriter<ChildStdin>)>,
+    child: SharedChild,
+    stdin: Option<BufWriter<ChildStdin>>,
 }
 
 impl ProgramOutput {
@@ -20,11 +32,12 @@ impl ProgramOutput {
             program: cfg.program.clone(),
             keep_alive: cfg.keep_alive,
             buffered,
-            running: None,
+            child: Arc::default(),
+            stdin: None,
         }
     }
 
-    fn spawn(&self) -> io::Result<(Child, BufWriter<ChildStdin>)> {
+    fn spawn(&mut self) -> io::Result<()> {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(&self.program)
@@ -34,23 +47,42 @@ impl ProgramOutput {
             .stdin
             .take()
             .ok_or_else(|| io::Error::other("program output: no stdin pipe"))?;
-        Ok((child, line_writer(stdin, self.buffered)))
+        self.stdin = Some(line_writer(stdin, self.buffered));
+        *lock(&self.child) = Some(child);
+        Ok(())
     }
 
+    /// Closes the program's input and waits for it to exit.
     fn finish(&mut self) -> io::Result<()> {
-        if let Some((mut child, mut stdin)) = self.running.take() {
-            let flushed = stdin.flush();
-            drop(stdin);
-            let status = child.wait()?;
-            flushed?;
-            if !status.success() {
-                return Err(io::Error::other(format!(
-                    "program output exited with {status}"
-                )));
+        let flushed = match self.stdin.take() {
+            Some(mut stdin) => stdin.flush(),
+            None => Ok(()),
+        };
+        // Polled rather than `wait`ed, so the abort handle can still reach (and kill) the process.
+        let status = loop {
+            let mut slot = lock(&self.child);
+            let Some(child) = slot.as_mut() else {
+                return flushed;
+            };
+            if let Some(status) = child.try_wait()? {
+                *slot = None;
+                break status;
             }
+            drop(slot);
+            std::thread::sleep(EXIT_POLL);
+        };
+        flushed?;
+        if !status.success() {
+            return Err(io::Error::other(format!(
+                "program output exited with {status}"
+            )));
         }
         Ok(())
     }
+}
+
+fn lock(m: &Mutex<Option<Child>>) -> std::sync::MutexGuard<'_, Option<Child>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Output for ProgramOutput {
@@ -59,11 +91,11 @@ impl Output for ProgramOutput {
     }
 
     fn write(&mut self, alert: &Alert) -> io::Result<()> {
-        if self.running.is_none() {
-            self.running = Some(self.spawn()?);
+        if self.stdin.is_none() {
+            self.spawn()?;
         }
-        let res = match self.running.as_mut() {
-            Some((_, stdin)) => write_line(stdin, alert),
+        let res = match self.stdin.as_mut() {
+            Some(stdin) => write_line(stdin, alert),
             None => Err(io::Error::other("program output not running")),
         };
         if res.is_err() {
@@ -77,8 +109,8 @@ impl Output for ProgramOutput {
         if !self.keep_alive {
             return self.finish();
         }
-        let res = match self.running.as_mut() {
-            Some((_, stdin)) => stdin.flush(),
+        let res = match self.stdin.as_mut() {
+            Some(stdin) => stdin.flush(),
             None => Ok(()),
         };
         if res.is_err() {
@@ -89,6 +121,15 @@ impl Output for ProgramOutput {
 
     fn close(&mut self, _deadline: std::time::Instant) -> io::Result<()> {
         self.finish()
+    }
+
+    fn abort_handle(&self) -> Option<Box<dyn Fn() + Send + Sync>> {
+        let child = self.child.clone();
+        Some(Box::new(move || {
+            if let Some(c) = lock(&child).as_mut() {
+                let _ = c.kill();
+            }
+        }))
     }
 }
 
@@ -146,5 +187,30 @@ mod tests {
         let mut out = ProgramOutput::new(&cfg, false);
         out.write(&text_alert("x")).unwrap();
         assert!(out.flush().is_err());
+    }
+
+    #[test]
+    fn the_abort_handle_kills_a_program_that_never_reads() {
+        let cfg = ProgramOutputConfig {
+            program: "exec sleep 30".into(),
+            keep_alive: true,
+        };
+        let mut out = ProgramOutput::new(&cfg, false);
+        let abort = out.abort_handle().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Fills the pipe (64 KiB), then blocks: nobody reads.
+            let line = "x".repeat(1000);
+            let res = (0..1000)
+                .try_for_each(|_| out.write(&text_alert(&line)).and_then(|()| out.flush()));
+            let _ = tx.send(res.is_err());
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(rx.try_recv().is_err(), "the writer should be blocked");
+        abort();
+        let failed = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the blocked write returns once the program is killed");
+        assert!(failed, "writing to a killed program is an error");
     }
 }

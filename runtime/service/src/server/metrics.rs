@@ -98,7 +98,7 @@ pub struct Metrics {
     pub events_evaluated: AtomicU64,
     /// Events accepted and not yet evaluated.
     pub queue_depth: AtomicU64,
-    /// Alerts waiting for the outputs.
+    /// Alerts waiting for the outputs, summed over every output's queue.
     pub output_queue_depth: AtomicU64,
     /// Connections closed at once because their address held its share (`per_address`), or more than an
     /// even share when only the reserved slots were left (`reserve`).
@@ -151,10 +151,16 @@ impl Metrics {
         self.alerts.lock().map(|m| m.values().sum()).unwrap_or(0)
     }
 
-    /// `what` is `sent`, `failed` (after retries) or `dropped` (buffer full).
+    /// `what` is `sent`, `failed` (after retries) or `dropped` (queue full, or not delivered before the
+    /// shutdown deadline).
     pub fn output(&self, output: &str, what: &'static str) {
+        self.output_n(output, what, 1);
+    }
+
+    /// `output`, `n` times.
+    pub fn output_n(&self, output: &str, what: &'static str, n: u64) {
         if let Ok(mut m) = self.outputs.lock() {
-            *m.entry((output.to_string(), what)).or_insert(0) += 1;
+            *m.entry((output.to_string(), what)).or_insert(0) += n;
         }
     }
 
@@ -257,7 +263,7 @@ impl Metrics {
         gauge(
             &mut o,
             "kaudit_output_queue_depth",
-            "Alerts waiting for the outputs.",
+            "Alerts waiting for the outputs, summed over every output's queue.",
             self.output_queue_depth.load(Relaxed),
         );
 

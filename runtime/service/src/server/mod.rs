@@ -104,7 +104,7 @@ impl Server {
         Server::start_with_metrics(cfg, ctx, outputs, Arc::new(Metrics::default())).await
     }
 
-    /// Like `start`, with metrics shared with outputs built beforehand (`outputs::build`).
+    /// Like `start`, with metrics shared with the caller.
     pub async fn start_with_metrics(
         cfg: &ServeConfig,
         ctx: EvalContext,
@@ -151,7 +151,8 @@ impl Server {
             ctx,
             outputs,
             &cfg.pipeline,
-            cfg.outputs.buffered,
+            cfg.outputs.queue_settings(),
+            &cfg.outputs.queue_capacities(),
             reopen.clone(),
             metrics.clone(),
             // Outputs close within what the shutdown budget leaves after open requests (at most half).
@@ -285,19 +286,28 @@ impl Server {
         let drained = std::thread::Builder::new()
             .name("kaudit-drain".into())
             .spawn(move || {
-                state.pipeline.close_and_wait();
-                let _ = done_tx.send(());
+                // Outputs get what is left of the budget; an output still busy then is abandoned and
+                // its alerts counted.
+                let lost = state.pipeline.close_and_wait_until(deadline);
+                let _ = done_tx.send(lost);
             })
             .is_ok();
         let until = tokio::time::Instant::from_std(deadline);
-        let finished = drained && tokio::time::timeout_at(until, done_rx).await.is_ok();
+        let lost = match drained {
+            true => tokio::time::timeout_at(until, done_rx)
+                .await
+                .ok()
+                .and_then(Result::ok),
+            false => None,
+        };
+        let finished = lost.is_some();
         let m = &self.state.metrics;
         let mut summary = Summary {
             events_queued: m.events_queued.load(Ordering::Relaxed),
             events_evaluated: m.events_evaluated.load(Ordering::Relaxed),
             alerts: m.alerts_total(),
             events_undelivered: 0,
-            alerts_undelivered: 0,
+            alerts_undelivered: lost.unwrap_or(0),
         };
         if !finished {
             summary.events_undelivered = m.queue_depth.load(Ordering::Relaxed);
@@ -543,7 +553,7 @@ pub fn serve_until_signal(cfg: &ServeConfig, ctx: EvalContext) -> Result<Summary
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let summary = rt.block_on(async {
         let metrics = Arc::new(Metrics::default());
-        let outs = crate::outputs::build(&cfg.outputs, cfg.settings.json_output, &metrics)?;
+        let outs = crate::outputs::build(&cfg.outputs, cfg.settings.json_output)?;
         let mut server = Server::start_with_metrics(cfg, ctx, outs, metrics).await?;
         if let Err(e) = shutdown::reopen_on_sighup(server.reopen_flag()) {
             tracing::warn!("SIGHUP handling unavailable: {e}");

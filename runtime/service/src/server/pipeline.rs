@@ -1,17 +1,19 @@
-//! The evaluation pipeline: a bounded queue of accepted events, one evaluation worker per core, and a
-//! bounded queue of alerts to the output dispatcher.
+//! The evaluation pipeline: a bounded queue of accepted events, one evaluation worker per core, and the
+//! outputs, each behind its own bounded queue (`outputs::fanout`).
 //!
 //! Admission is all-or-nothing per request: `submit` reserves queue room for every event of a body or
 //! refuses the whole body (the webhook then answers 503 and the API server retries), so an accepted event
 //! is never dropped for lack of room. Room is given back only after the event's alerts have been handed to
-//! the output queue, so a slow output pushes back all the way to the HTTP answer.
+//! the outputs' queues; a stuck output drops (and counts) its own alerts rather than stall evaluation,
+//! unless `kaudit.output_queue_policy: block` asks for back-pressure up to the HTTP answer.
 
 use super::admission::BodyBytes;
 use super::metrics::{EventDrop, Metrics, Refusal};
 use crate::config::PipelineConfig;
 use crate::limited;
 use crate::logging::LogGate;
-use crate::outputs::{self, Alert, Output};
+use crate::outputs::fanout::{OutputSet, QueueSettings};
+use crate::outputs::{Alert, Output};
 use crate::sources::driver::Completion;
 use crate::sources::handoff::Handoff;
 use bytes::Bytes;
@@ -21,7 +23,7 @@ use kaudit_engine::event::Event;
 use kaudit_engine::json::Tok;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{Receiver, Sender, SyncSender};
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,6 +31,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Events per work item: big batches spread over the workers, small ones stay cheap.
 const CHUNK: usize = 32;
+/// At most this long before the shutdown deadline, outputs still busy are given up (see
+/// `close_and_wait_until`).
+const RELEASE_MARGIN: Duration = Duration::from_millis(200);
 
 /// Events a client can make invalid at will (rate-limited log lines; the counters have every one).
 static INVALID_EVENT: LogGate = LogGate::new("invalid_event");
@@ -81,33 +86,35 @@ pub struct Pipeline {
     capacity: usize,
     jobs: Mutex<Option<Sender<Job>>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
-    dispatcher: Mutex<Option<JoinHandle<()>>>,
+    outputs: Arc<OutputSet>,
+    output_close_timeout: Duration,
     next_num: AtomicU64,
     metrics: Arc<Metrics>,
 }
 
 impl Pipeline {
-    /// Starts the workers and the output dispatcher.
+    /// Starts the workers and the outputs' threads. `capacities`: outputs with their own queue capacity.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         ctx: EvalContext,
         outputs: Vec<Box<dyn Output>>,
         cfg: &PipelineConfig,
-        buffered: bool,
+        queues: QueueSettings,
+        capacities: &[(&str, usize)],
         reopen: Arc<AtomicBool>,
         metrics: Arc<Metrics>,
         output_close_timeout: Duration,
     ) -> std::io::Result<Pipeline> {
-        let (alert_tx, alert_rx) =
-            std::sync::mpsc::sync_channel::<Alert>(cfg.output_queue_capacity.max(1));
-        // Pull sources' batches are done only once their alerts were handed to the outputs.
+        // Pull sources' batches are done only once every output has taken (or dropped) their alerts.
         let mut outputs = outputs;
         let handoff = Handoff::wrap(&mut outputs);
-        let m = metrics.clone();
-        let dispatcher = std::thread::Builder::new()
-            .name("kaudit-outputs".into())
-            .spawn(move || {
-                outputs::dispatch(alert_rx, outputs, buffered, reopen, m, output_close_timeout)
-            })?;
+        let outputs = Arc::new(OutputSet::start(
+            outputs,
+            queues,
+            capacities,
+            reopen,
+            metrics.clone(),
+        )?);
         let (job_tx, job_rx) = std::sync::mpsc::channel::<Job>();
         let job_rx = Arc::new(Mutex::new(job_rx));
         let ctx = Arc::new(ctx);
@@ -117,7 +124,7 @@ impl Pipeline {
             let w = Worker {
                 ctx: ctx.clone(),
                 jobs: job_rx.clone(),
-                alerts: alert_tx.clone(),
+                outputs: outputs.clone(),
                 handoff: handoff.clone(),
                 metrics: metrics.clone(),
                 first_time: first_time.clone(),
@@ -133,7 +140,8 @@ impl Pipeline {
             capacity: cfg.queue_capacity.max(1),
             jobs: Mutex::new(Some(job_tx)),
             workers: Mutex::new(workers),
-            dispatcher: Mutex::new(Some(dispatcher)),
+            outputs,
+            output_close_timeout,
             next_num: AtomicU64::new(1),
             metrics,
         })
@@ -256,20 +264,59 @@ impl Pipeline {
         self.metrics.queue_depth.load(Relaxed)
     }
 
-    /// Stops accepting, evaluates everything queued, then closes the outputs. Blocking.
-    pub fn close_and_wait(&self) {
+    /// Stops accepting, evaluates everything queued, then closes the outputs, all within
+    /// `output_close_timeout` from now. Blocking. Returns the number of alerts not delivered.
+    pub fn close_and_wait(&self) -> u64 {
+        self.close_and_wait_until(Instant::now() + self.output_close_timeout)
+    }
+
+    /// `close_and_wait` with an absolute deadline (the rest of the shutdown budget). Evaluation of the
+    /// queued events always finishes; at the deadline the outputs still busy are abandoned, which also
+    /// releases workers waiting for room (`block` policy), so this returns shortly after `deadline`.
+    pub fn close_and_wait_until(&self, deadline: Instant) -> u64 {
+        // Outputs are given up a little before the deadline, so that workers released from waiting for
+        // room (`block`) can still evaluate what is queued within the budget.
+        let margin = (deadline.saturating_duration_since(Instant::now()) / 10).min(RELEASE_MARGIN);
+        let release_at = deadline.checked_sub(margin).unwrap_or(deadline);
         lock(&self.jobs).take();
         let workers: Vec<_> = lock(&self.workers).drain(..).collect();
+        let joined = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let watchdog = {
+            let (outputs, joined) = (self.outputs.clone(), joined.clone());
+            std::thread::Builder::new()
+                .name("kaudit-shutdown-watchdog".into())
+                .spawn(move || {
+                    let (done, cv) = &*joined;
+                    let mut done = lock(done);
+                    while !*done {
+                        let left = release_at.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            outputs.abandon_all();
+                            return;
+                        }
+                        done = cv
+                            .wait_timeout(done, left)
+                            .map(|(g, _)| g)
+                            .unwrap_or_else(|p| p.into_inner().0);
+                    }
+                })
+        };
         for w in workers {
             if w.join().is_err() {
                 tracing::error!("an evaluation worker panicked");
             }
         }
-        if let Some(d) = lock(&self.dispatcher).take() {
-            if d.join().is_err() {
-                tracing::error!("the output dispatcher panicked");
-            }
+        *lock(&joined.0) = true;
+        joined.1.notify_all();
+        if let Ok(w) = watchdog {
+            let _ = w.join();
         }
+        self.outputs.close_all(deadline)
+    }
+
+    /// The outputs, to close them with another deadline (`OutputSet::close_all`).
+    pub fn outputs(&self) -> Arc<OutputSet> {
+        self.outputs.clone()
     }
 }
 
@@ -280,7 +327,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 struct Worker {
     ctx: Arc<EvalContext>,
     jobs: Arc<Mutex<Receiver<Job>>>,
-    alerts: SyncSender<Alert>,
+    outputs: Arc<OutputSet>,
     handoff: Arc<Handoff>,
     metrics: Arc<Metrics>,
     first_time: Arc<AtomicU64>,
@@ -365,12 +412,8 @@ impl Worker {
         self.metrics.eval_latency(started.elapsed());
         for alert in rendered {
             self.metrics.alert(&alert.rule, alert.priority.name());
-            self.metrics.output_queue_depth.fetch_add(1, Relaxed);
-            // Blocks while the outputs are behind: that is the back-pressure.
-            if self.handoff.send(&self.alerts, alert).is_err() {
-                self.metrics.output_queue_depth.fetch_sub(1, Relaxed);
-                tracing::error!("output dispatcher stopped; alert lost");
-            }
+            // Never waits with the drop policy; with `block` it waits for the slowest output.
+            self.handoff.send(&self.outputs, alert);
         }
     }
 }

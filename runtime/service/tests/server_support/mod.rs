@@ -156,6 +156,7 @@ pub fn format(json: bool) -> AlertFormat {
         include_message: false,
         include_output_fields: true,
         time_iso8601: false,
+        escape_text: true,
         hostname: "test-host".into(),
         zone: LocalZone::Utc,
     }
@@ -293,4 +294,42 @@ pub async fn metric(addr: SocketAddr, name: &str) -> Option<f64> {
             .and_then(|v| v.strip_prefix(' '))
             .and_then(|v| v.parse().ok())
     })
+}
+
+/// A fresh scratch folder for one test (`name` tells tests apart).
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("kaudit-svc-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A test certificate authority made with rcgen.
+pub struct Ca {
+    pub pem: String,
+    pub issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+pub fn ca(name: &str) -> Ca {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    Ca {
+        pem: cert.pem(),
+        issuer: Issuer::new(params, key),
+    }
+}
+
+/// A leaf certificate for `name` signed by `ca`: (certificate PEM, key PEM).
+pub fn leaf(ca: &Ca, name: &str, usage: rcgen::ExtendedKeyUsagePurpose) -> (String, String) {
+    use rcgen::{CertificateParams, KeyPair};
+    let mut params = CertificateParams::new(vec![name.to_string()]).unwrap();
+    params.extended_key_usages = vec![usage];
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca.issuer).unwrap();
+    (cert.pem(), key.serialize_pem())
 }

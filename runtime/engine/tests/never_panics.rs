@@ -487,9 +487,11 @@ fn mutated_events_never_panic() {
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));
-    // The property is only worth something if most cases reach the extractors.
+    // The property is only worth something if many cases reach the extractors. About half do (a
+    // quarter of the cases are damaged bytes, and edits can break the event); with 64 random cases the
+    // count swings around that, so the bar is a quarter, which a generator gone wrong still misses.
     assert!(
-        parsed.get() * 2 > total.get(),
+        parsed.get() * 4 > total.get(),
         "only {} of {} cases parsed",
         parsed.get(),
         total.get()

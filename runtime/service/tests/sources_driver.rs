@@ -114,6 +114,8 @@ async fn batches_are_acknowledged_in_order_after_their_events_were_evaluated() {
         "kaudit.workers=2",
         "kaudit.queue_capacity=4",
         "kaudit.output_queue_capacity=2",
+        // Every alert must reach the slow output: the drop policy would shed some (and count them).
+        "kaudit.output_queue_policy=block",
     ]);
     let mut batches = Vec::new();
     let mut id = 0;

@@ -6,7 +6,7 @@
 //! handed to `settings::Settings`; everything else becomes the typed server/output configuration below.
 //! Unknown keys produce warnings; a known key with a value of the wrong type is an error naming the key.
 
-mod read;
+pub(crate) mod read;
 pub mod tree;
 
 use kaudit_engine::settings::Settings;

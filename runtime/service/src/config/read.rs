@@ -222,25 +222,9 @@ pub struct InitConfig {
 
 /// `init_config` is a YAML map or a JSON string (spec §5.1); unknown keys are allowed.
 pub fn init_config(node: Option<&Node>, at: &str) -> Result<InitConfig, ConfigError> {
-    let map = match node {
-        None | Some(Node::Null) => return Ok(InitConfig::default()),
-        Some(Node::Map(_)) => node.cloned().unwrap_or_default(),
-        Some(Node::Scalar(s)) if s.trim().is_empty() => return Ok(InitConfig::default()),
-        Some(Node::Scalar(s)) => json_to_node(
-            &serde_json::from_str::<serde_json::Value>(s)
-                .map_err(|e| ConfigError(format!("{at}: not a JSON object: {e}")))?,
-        ),
-        Some(Node::Seq(_)) => {
-            return Err(ConfigError(format!(
-                "{at}: expected a map or a JSON string"
-            )))
-        }
+    let Some(map) = init_config_map(node, at)? else {
+        return Ok(InitConfig::default());
     };
-    if !matches!(map, Node::Map(_)) {
-        return Err(ConfigError(format!(
-            "{at}: expected a map or a JSON object"
-        )));
-    }
     let r = Reader::default();
     let size = |k: &str| -> Result<Option<usize>, ConfigError> {
         match map.child(k) {
@@ -264,6 +248,31 @@ pub fn init_config(node: Option<&Node>, at: &str) -> Result<InitConfig, ConfigEr
             }
         },
     })
+}
+
+/// A plugin's `init_config` as a map: Falco takes a YAML map or a JSON object in a string. `None` when
+/// it is absent or empty.
+pub fn init_config_map(node: Option<&Node>, at: &str) -> Result<Option<Node>, ConfigError> {
+    let map = match node {
+        None | Some(Node::Null) => return Ok(None),
+        Some(Node::Map(_)) => node.cloned().unwrap_or_default(),
+        Some(Node::Scalar(s)) if s.trim().is_empty() => return Ok(None),
+        Some(Node::Scalar(s)) => json_to_node(
+            &serde_json::from_str::<serde_json::Value>(s)
+                .map_err(|e| ConfigError(format!("{at}: not a JSON object: {e}")))?,
+        ),
+        Some(Node::Seq(_)) => {
+            return Err(ConfigError(format!(
+                "{at}: expected a map or a JSON string"
+            )))
+        }
+    };
+    if !matches!(map, Node::Map(_)) {
+        return Err(ConfigError(format!(
+            "{at}: expected a map or a JSON object"
+        )));
+    }
+    Ok(Some(map))
 }
 
 fn json_to_node(v: &serde_json::Value) -> Node {

@@ -5,3 +5,4 @@ pub mod config;
 pub mod outputs;
 pub mod replay;
 pub mod server;
+pub mod sources;

@@ -6,3 +6,4 @@ pub mod config;
 pub mod outputs;
 pub mod replay;
 pub mod server;
+pub mod sources;

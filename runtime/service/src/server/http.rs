@@ -67,7 +67,13 @@ pub async fn handle(
     }
     let is_get = req.method() == Method::GET || req.method() == Method::HEAD;
     let resp = if path == conn.healthz_path.as_str() && is_get {
-        text(StatusCode::OK, "ok\n")
+        match state.metrics.sources.unhealthy() {
+            None => text(StatusCode::OK, "ok\n"),
+            Some((source, d)) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("source {source} failing for {}s\n", d.as_secs()),
+            ),
+        }
     } else if path == "/metrics" && is_get {
         let mut r = text(StatusCode::OK, state.metrics.render());
         r.headers_mut().insert(

@@ -101,6 +101,8 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_ns: AtomicU64,
+    /// Per-source counters (pull sources; the webhook's are the counters above).
+    pub sources: crate::sources::stats::Registry,
 }
 
 impl Metrics {
@@ -288,12 +290,13 @@ impl Metrics {
             self.latency_sum_ns.load(Relaxed) as f64 / 1e9
         );
         let _ = writeln!(o, "kaudit_eval_latency_seconds_count {n}");
+        self.sources.render(&mut o);
         o
     }
 }
 
 /// Prometheus label values escape backslash, double quote and newline.
-fn escape_label(s: &str) -> String {
+pub(crate) fn escape_label(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

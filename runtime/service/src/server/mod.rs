@@ -53,6 +53,8 @@ pub struct Server {
     shutdown_timeout: Duration,
     max_connections: usize,
     idle_timeout: Duration,
+    /// Pull sources feeding the pipeline (`add_source`).
+    sources: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Counts at the end of a run.
@@ -132,7 +134,16 @@ impl Server {
             shutdown_timeout: cfg.shutdown_timeout,
             max_connections: cfg.pipeline.max_connections,
             idle_timeout: cfg.idle_timeout,
+            sources: Vec::new(),
         })
+    }
+
+    /// Starts a pull source on this server's pipeline (see `crate::sources`); it stops with the server,
+    /// which waits for its last acknowledgements before closing the outputs.
+    pub fn add_source<S: crate::sources::Source>(&mut self, src: S) {
+        let stats = self.state.metrics.sources.add(src.name());
+        let run = crate::sources::driver::run(src, self.state.clone(), stats, self.stop.clone());
+        self.sources.push(tokio::spawn(run));
     }
 
     /// The bound addresses, in configuration order (port 0 in the configuration = an ephemeral port).
@@ -194,6 +205,15 @@ impl Server {
             }
             Err(_) => {
                 tracing::warn!("connections still referenced at shutdown; not waiting for them")
+            }
+        }
+        // Sources stop reading, wait for their queued batches and acknowledge them.
+        for src in self.sources {
+            if tokio::time::timeout(self.shutdown_timeout, src)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a source did not finish within the shutdown timeout");
             }
         }
         tracing::info!(

@@ -9,6 +9,7 @@
 use super::metrics::{EventDrop, Metrics, Refusal};
 use crate::config::PipelineConfig;
 use crate::outputs::{self, Alert, Output};
+use crate::sources::driver::Completion;
 use bytes::Bytes;
 use kaudit_engine::alert::AlertFormat;
 use kaudit_engine::engine::{Engine, Plan};
@@ -35,6 +36,19 @@ struct Job {
     first_num: u64,
     /// Queue room held until the job is done.
     _room: Option<OwnedSemaphorePermit>,
+    /// A pull source's batch: done when its last job is dropped (see `sources`).
+    done: Option<Arc<Completion>>,
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        // Dropped by a panicking worker: the batch's events were not all evaluated.
+        if std::thread::panicking() {
+            if let Some(d) = &self.done {
+                d.fail();
+            }
+        }
+    }
 }
 
 /// What evaluation needs, shared by the workers.
@@ -106,21 +120,63 @@ impl Pipeline {
     /// Queues every event of `body` or none of them. `tape` is the body's tape (from the webhook's one
     /// parse) and `events` the tape indexes of the events' objects: workers do not parse again.
     pub fn submit(&self, body: Bytes, tape: Vec<Tok>, events: Vec<usize>) -> Result<(), Refusal> {
-        let n = events.len();
-        if n == 0 {
+        if events.is_empty() {
             return Ok(());
         }
         let jobs = lock(&self.jobs);
         let Some(tx) = jobs.as_ref() else {
             return Err(Refusal::ShuttingDown);
         };
-        // A body with more events than the whole queue still gets in once the queue is empty.
-        let want = u32::try_from(n.min(self.capacity)).unwrap_or(u32::MAX);
         let room = self
             .room
             .clone()
-            .try_acquire_many_owned(want)
+            .try_acquire_many_owned(self.room_for(events.len()))
             .map_err(|_| Refusal::QueueFull)?;
+        self.enqueue(tx, room, body, tape, events, None)
+    }
+
+    /// Queue room to reserve for `n` events: a body with more events than the whole queue still gets in
+    /// once the queue is empty.
+    fn room_for(&self, n: usize) -> u32 {
+        u32::try_from(n.min(self.capacity)).unwrap_or(u32::MAX)
+    }
+
+    /// Like `submit` for a pull source (`sources::driver`): waits for queue room instead of refusing, and
+    /// holds `done` until every event was evaluated and its alerts handed to the outputs' queue.
+    pub async fn submit_waiting(
+        &self,
+        body: Bytes,
+        tape: Vec<Tok>,
+        events: Vec<usize>,
+        done: Arc<Completion>,
+    ) -> Result<(), Refusal> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let room = self
+            .room
+            .clone()
+            .acquire_many_owned(self.room_for(events.len()))
+            .await
+            .map_err(|_| Refusal::ShuttingDown)?;
+        let jobs = lock(&self.jobs);
+        let Some(tx) = jobs.as_ref() else {
+            return Err(Refusal::ShuttingDown);
+        };
+        self.enqueue(tx, room, body, tape, events, Some(done))
+    }
+
+    /// Splits reserved events into jobs and sends them to the workers.
+    fn enqueue(
+        &self,
+        tx: &Sender<Job>,
+        room: OwnedSemaphorePermit,
+        body: Bytes,
+        tape: Vec<Tok>,
+        events: Vec<usize>,
+        done: Option<Arc<Completion>>,
+    ) -> Result<(), Refusal> {
+        let n = events.len();
         let mut room = Some(room);
         let first_num = self.next_num.fetch_add(n as u64, Relaxed);
         self.metrics.queue_depth.fetch_add(n as u64, Relaxed);
@@ -141,6 +197,7 @@ impl Pipeline {
                 events: chunk.to_vec(),
                 first_num: first_num + offset,
                 _room: part,
+                done: done.clone(),
             };
             offset += chunk.len() as u64;
             if tx.send(job).is_err() {

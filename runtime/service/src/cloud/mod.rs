@@ -6,3 +6,23 @@ pub mod eks_config;
 
 #[cfg(feature = "eks")]
 pub mod eks;
+
+use crate::config::ServeConfig;
+use crate::server::Server;
+
+/// Starts every configured cloud source on the server's pipeline.
+pub async fn start_sources(cfg: &ServeConfig, server: &mut Server) -> Result<(), String> {
+    #[cfg(feature = "eks")]
+    for c in &cfg.eks {
+        let src = eks::source::EksSource::open(c.clone(), cfg.state_dir.as_deref()).await?;
+        tracing::info!(
+            cluster = %c.cluster,
+            log_group = %c.log_group(),
+            "reading EKS audit events from CloudWatch Logs"
+        );
+        server.add_source(src);
+    }
+    // Without a cloud feature there is nothing to start (the configuration refused such entries).
+    let _ = (cfg, server);
+    Ok(())
+}

@@ -9,6 +9,7 @@
 pub(crate) mod read;
 pub mod tree;
 
+use crate::cloud::eks_config::{self, EksConfig};
 use kaudit_engine::settings::Settings;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -36,6 +37,10 @@ pub struct ServeConfig {
     /// A connection on which nothing is received for this long is closed.
     pub idle_timeout: Duration,
     pub log_level: String,
+    /// `plugins: [{name: k8saudit-eks, ...}]`: EKS clusters read from CloudWatch Logs.
+    pub eks: Vec<EksConfig>,
+    /// `kaudit.state_dir`: where sources keep their checkpoints (none: a restart loses the position).
+    pub state_dir: Option<PathBuf>,
     /// Unknown keys and ignored Falco features, to be logged by the caller.
     pub warnings: Vec<String>,
 }
@@ -195,7 +200,12 @@ impl ServeConfig {
                 IngestLimits::default().max_batch_size,
             )?,
         };
-        let listeners = read_listeners(&mut r, root, &mut limits)?;
+        let mut eks = Vec::new();
+        let listeners = read_listeners(&mut r, root, &mut limits, &mut eks)?;
+        let state_dir = match r.str_or(root, "kaudit.state_dir", "")?.trim() {
+            "" => None,
+            d => Some(PathBuf::from(d)),
+        };
 
         let auth = read_auth(&mut r, root)?;
         if auth.client_ca.is_some() {
@@ -249,6 +259,8 @@ impl ServeConfig {
             read_timeout,
             idle_timeout,
             log_level,
+            eks,
+            state_dir,
             warnings: r.warnings,
         })
     }
@@ -330,6 +342,7 @@ fn read_listeners(
     r: &mut read::Reader,
     root: &Node,
     limits: &mut IngestLimits,
+    eks: &mut Vec<EksConfig>,
 ) -> Result<Vec<ListenerConfig>, ConfigError> {
     let mut listeners: Vec<ListenerConfig> = Vec::new();
     let ws = root.child("webserver").cloned().unwrap_or_default();
@@ -400,6 +413,15 @@ fn read_listeners(
         match name.as_str() {
             "k8saudit" => {}
             "json" => continue,
+            eks_config::PLUGIN_NAME if cfg!(feature = "eks") => {
+                eks.push(EksConfig::from_plugin(r, p, &at)?);
+                continue;
+            }
+            eks_config::PLUGIN_NAME => {
+                return Err(ConfigError(format!(
+                    "{at}: this kaudit was built without the `eks` feature; rebuild with `--features eks` (the default build has it)"
+                )))
+            }
             other => {
                 r.warn(format!(
                     "{at}: plugin '{other}' is not supported by kaudit and is ignored"
@@ -449,9 +471,9 @@ fn read_listeners(
             }),
         }
     }
-    if listeners.is_empty() {
+    if listeners.is_empty() && eks.is_empty() {
         return Err(ConfigError(
-            "no audit endpoint: enable webserver or configure a k8saudit plugin with an http(s) open_params".into(),
+            "no audit source: enable webserver, or configure a k8saudit plugin with an http(s) open_params or a k8saudit-eks plugin".into(),
         ));
     }
     Ok(listeners)

@@ -76,6 +76,7 @@ pub const KAUDIT_KEYS: &[&str] = &[
     "idle_timeout_ms",
     "log_level",
     "auth",
+    "state_dir",
 ];
 
 pub const WEBSERVER_KEYS: &[&str] = &[

@@ -393,7 +393,8 @@ pub fn serve_until_signal(cfg: &ServeConfig, ctx: EvalContext) -> Result<Summary
     rt.block_on(async {
         let metrics = Arc::new(Metrics::default());
         let outs = crate::outputs::build(&cfg.outputs, cfg.settings.json_output, &metrics)?;
-        let server = Server::start_with_metrics(cfg, ctx, outs, metrics).await?;
+        let mut server = Server::start_with_metrics(cfg, ctx, outs, metrics).await?;
+        crate::cloud::start_sources(cfg, &mut server).await?;
         if let Err(e) = shutdown::reopen_on_sighup(server.reopen_flag()) {
             tracing::warn!("SIGHUP handling unavailable: {e}");
         }

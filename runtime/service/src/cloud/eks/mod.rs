@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod cursor;
+pub mod source;
 
 use crate::cloud::eks_config::EksConfig;
 use bytes::Bytes;

@@ -9,6 +9,7 @@ pub mod compiled;
 pub mod engine;
 pub mod event;
 pub mod fields;
+pub mod formats;
 pub mod ingest;
 pub mod interp;
 pub mod json;

@@ -10,6 +10,7 @@ pub(crate) mod read;
 pub mod tree;
 
 use crate::cloud::eks_config::{self, EksConfig};
+use crate::cloud::gke_config::{self, GkeConfig};
 use kaudit_engine::settings::Settings;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -39,6 +40,8 @@ pub struct ServeConfig {
     pub log_level: String,
     /// `plugins: [{name: k8saudit-eks, ...}]`: EKS clusters read from CloudWatch Logs.
     pub eks: Vec<EksConfig>,
+    /// `plugins: [{name: k8saudit-gke, ...}]`: GKE audit logs from Pub/Sub subscriptions.
+    pub gke: Vec<GkeConfig>,
     /// `kaudit.state_dir`: where sources keep their checkpoints (none: a restart loses the position).
     pub state_dir: Option<PathBuf>,
     /// Unknown keys and ignored Falco features, to be logged by the caller.
@@ -201,7 +204,8 @@ impl ServeConfig {
             )?,
         };
         let mut eks = Vec::new();
-        let listeners = read_listeners(&mut r, root, &mut limits, &mut eks)?;
+        let mut gke = Vec::new();
+        let listeners = read_listeners(&mut r, root, &mut limits, &mut eks, &mut gke)?;
         let state_dir = match r.str_or(root, "kaudit.state_dir", "")?.trim() {
             "" => None,
             d => Some(PathBuf::from(d)),
@@ -260,6 +264,7 @@ impl ServeConfig {
             idle_timeout,
             log_level,
             eks,
+            gke,
             state_dir,
             warnings: r.warnings,
         })
@@ -343,6 +348,7 @@ fn read_listeners(
     root: &Node,
     limits: &mut IngestLimits,
     eks: &mut Vec<EksConfig>,
+    gke: &mut Vec<GkeConfig>,
 ) -> Result<Vec<ListenerConfig>, ConfigError> {
     let mut listeners: Vec<ListenerConfig> = Vec::new();
     let ws = root.child("webserver").cloned().unwrap_or_default();
@@ -417,10 +423,15 @@ fn read_listeners(
                 eks.push(EksConfig::from_plugin(r, p, &at)?);
                 continue;
             }
-            eks_config::PLUGIN_NAME => {
+            gke_config::PLUGIN_NAME if cfg!(feature = "gke") => {
+                gke.push(GkeConfig::from_plugin(r, p, &at)?);
+                continue;
+            }
+            n @ (eks_config::PLUGIN_NAME | gke_config::PLUGIN_NAME) => {
+                let feature = &n["k8saudit-".len()..];
                 return Err(ConfigError(format!(
-                    "{at}: this kaudit was built without the `eks` feature; rebuild with `--features eks` (the default build has it)"
-                )))
+                    "{at}: this kaudit was built without the `{feature}` feature; rebuild with `--features {feature}` (the default build has it)"
+                )));
             }
             other => {
                 r.warn(format!(
@@ -471,9 +482,9 @@ fn read_listeners(
             }),
         }
     }
-    if listeners.is_empty() && eks.is_empty() {
+    if listeners.is_empty() && eks.is_empty() && gke.is_empty() {
         return Err(ConfigError(
-            "no audit source: enable webserver, or configure a k8saudit plugin with an http(s) open_params or a k8saudit-eks plugin".into(),
+            "no audit source: enable webserver, or configure a k8saudit plugin with an http(s) open_params or a k8saudit-eks or k8saudit-gke plugin".into(),
         ));
     }
     Ok(listeners)

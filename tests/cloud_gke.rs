@@ -1,6 +1,7 @@
 //! GKE end to end: `kaudit serve` configured like Falco's k8saudit-gke plugin pulls LogEntry messages
 //! from a Pub/Sub subscription (through `PUBSUB_EMULATOR_HOST`) and must raise exactly the alerts
-//! `kaudit replay` raises for the same LogEntries, acknowledging each message once its alerts are out.
+//! `kaudit replay` raises for the Events those LogEntries convert to, acknowledging each message once
+//! its alerts are out.
 //! Google's emulator cannot be installed here, so the subscription is a stand-in written below that
 //! speaks the REST calls kaudit uses (`:pull`, `:acknowledge`) with Pub/Sub's delivery rules: a pulled
 //! message is out for the ack deadline, then delivered again (with a new ack ID) unless acknowledged.
@@ -165,8 +166,10 @@ fn handle(path: &str, req: &Value, state: &Mutex<SubState>) -> (&'static str, Va
                 m.deliveries += 1;
                 let ack_id = format!("{id}-{}", m.deliveries);
                 m.out = Some((ack_id.clone(), now + deadline));
-                out.push(json!({"ackId": ack_id, "message": {"data": m.data, "messageId": id,
-                    "publishTime": "2024-03-05T10:11:12.5Z"}}));
+                out.push(
+                    json!({"ackId": ack_id, "message": {"data": m.data, "messageId": id,
+                    "publishTime": "2024-03-05T10:11:12.5Z"}}),
+                );
             }
         }
         return ("200 OK", json!({ "receivedMessages": out }));
@@ -190,7 +193,10 @@ fn handle(path: &str, req: &Value, state: &Mutex<SubState>) -> (&'static str, Va
         }
         return ("200 OK", json!({}));
     }
-    ("404 Not Found", json!({"error": {"code": 404, "message": path}}))
+    (
+        "404 Not Found",
+        json!({"error": {"code": 404, "message": path}}),
+    )
 }
 
 /// LogEntries of a GKE cluster's audit log (Google's LogEntry/AuditLog JSON), each raising one alert
@@ -232,6 +238,15 @@ fn log_entries(first: usize, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// The audit Events the entries convert to (the converter has its own field-by-field tests); their
+/// replay gives the alerts serve must raise.
+fn converted(entries: &[String]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| kaudit_engine::formats::gke::convert_entry_bytes(e.as_bytes(), 1 << 20).unwrap())
+        .collect()
+}
+
 fn write_config(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("falco.yaml");
     std::fs::write(
@@ -255,7 +270,10 @@ load_plugins: [k8saudit-gke, json]
 }
 
 fn env(standin: &StandIn) -> Vec<(&'static str, String)> {
-    vec![("PUBSUB_EMULATOR_HOST", format!("127.0.0.1:{}", standin.port))]
+    vec![(
+        "PUBSUB_EMULATOR_HOST",
+        format!("127.0.0.1:{}", standin.port),
+    )]
 }
 
 #[test]
@@ -275,14 +293,25 @@ fn gke_alerts_match_replay_and_every_message_is_acknowledged_once() {
         .as_bytes(),
     );
     standin.publish("x-garbage", b"\x00not json");
-    let expected = replay(&entries, &dir);
-    assert_eq!(expected.len(), entries.len(), "every entry raises one alert");
+    let expected = replay(&converted(&entries), &dir);
+    assert_eq!(
+        expected.len(),
+        entries.len(),
+        "every entry raises one alert"
+    );
 
-    let mut s = serve(&write_config(&dir), &dir.join("alerts.jsonl"), &env(&standin));
+    let mut s = serve(
+        &write_config(&dir),
+        &dir.join("alerts.jsonl"),
+        &env(&standin),
+    );
     s.wait_for_alerts(expected.len());
     standin.wait_until_all_acked();
     let got = s.terminate();
-    assert_eq!(got, expected, "serve (Pub/Sub) and replay (LogEntry lines) differ");
+    assert_eq!(
+        got, expected,
+        "serve (Pub/Sub) and replay (LogEntry lines) differ"
+    );
     let st = standin.state.lock().unwrap();
     for (id, m) in &st.messages {
         assert_eq!(m.deliveries, 1, "{id} was delivered {} times", m.deliveries);
@@ -297,7 +326,12 @@ fn unacknowledged_messages_are_delivered_again_after_a_crash_and_evaluated() {
     for (i, e) in entries.iter().enumerate() {
         standin.publish(&format!("m{i:04}"), e.as_bytes());
     }
-    let expected = replay(&entries, &dir);
+    let expected = replay(&converted(&entries), &dir);
+    assert_eq!(
+        expected.len(),
+        entries.len(),
+        "every entry raises one alert"
+    );
     let config = write_config(&dir);
 
     // Run 1 evaluates everything but its acknowledgements fail; then it is killed.
@@ -317,7 +351,10 @@ fn unacknowledged_messages_are_delivered_again_after_a_crash_and_evaluated() {
     let pulls = standin.pulls();
     let t0 = Instant::now();
     while standin.pulls() < pulls + 3 {
-        assert!(t0.elapsed() < Duration::from_secs(30), "kaudit stopped pulling");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "kaudit stopped pulling"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(s.terminate(), expected);

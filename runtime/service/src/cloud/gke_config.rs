@@ -66,10 +66,14 @@ impl GkeConfig {
             !s.is_empty()
                 && s.len() <= 255
                 && s.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'+' | b'%')
+                    b.is_ascii_alphanumeric()
+                        || matches!(b, b'-' | b'_' | b'.' | b'~' | b'+' | b'%')
                 })
         };
-        if parts.len() != 4 || parts[2] != "subscriptions" || !name_ok(parts[1]) || !name_ok(parts[3])
+        if parts.len() != 4
+            || parts[2] != "subscriptions"
+            || !name_ok(parts[1])
+            || !name_ok(parts[3])
         {
             return Err(ConfigError(format!(
                 "{at}.open_params: '{subscription}' is not a subscription name (projects/<project>/subscriptions/<id>)"
@@ -117,12 +121,18 @@ mod tests {
             "name: k8saudit-gke\nlibrary_path: libk8saudit-gke.so\ninit_config:\n  project_id: \"my-project\"\n  maxEventSize: 8000000\nopen_params: \"falco-audit-sub\"\n",
         );
         let c = c.unwrap();
-        assert_eq!(c.subscription, "projects/my-project/subscriptions/falco-audit-sub");
+        assert_eq!(
+            c.subscription,
+            "projects/my-project/subscriptions/falco-audit-sub"
+        );
         assert_eq!(c.max_messages, 1000);
         assert!(!c.fetch_cluster_metadata);
         assert_eq!(c.cache_expiration, Duration::from_secs(600));
         assert_eq!(c.max_event_size, 262_144);
-        assert_eq!(w, ["unknown configuration key 'plugins[0].init_config.maxEventSize' (ignored)"]);
+        assert_eq!(
+            w,
+            ["unknown configuration key 'plugins[0].init_config.maxEventSize' (ignored)"]
+        );
     }
 
     #[test]
@@ -147,7 +157,8 @@ mod tests {
         assert!(c.unwrap_err().0.contains("subscription is required"));
         let (c, _) = read("name: k8saudit-gke\nopen_params: projects/p/topics/t\n");
         assert!(c.unwrap_err().0.contains("not a subscription name"));
-        let (c, _) = read("name: k8saudit-gke\nopen_params: 'a/../b'\ninit_config: {project_id: p}\n");
+        let (c, _) =
+            read("name: k8saudit-gke\nopen_params: 'a/../b'\ninit_config: {project_id: p}\n");
         assert!(c.unwrap_err().0.contains("not a subscription name"));
     }
 }

@@ -5,10 +5,13 @@ use super::client::{CallError, LogEvent, Page};
 use super::*;
 use std::sync::{Arc, Mutex};
 
+/// Each call's start time and token.
+type Calls = Arc<Mutex<Vec<(i64, Option<String>)>>>;
+
 #[derive(Clone, Default)]
 struct FakeGroup {
     events: Arc<Mutex<Vec<LogEvent>>>,
-    calls: Arc<Mutex<Vec<(i64, Option<String>)>>>,
+    calls: Calls,
     fail_next: Arc<Mutex<Option<String>>>,
 }
 

@@ -30,7 +30,7 @@ enum Kind {
     ServiceAccount {
         email: String,
         key_id: String,
-        key: RsaKeyPair,
+        key: Box<RsaKeyPair>,
         token_uri: String,
     },
     AuthorizedUser {
@@ -68,9 +68,8 @@ impl Credentials {
         let env = std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
-        let well_known = std::env::var_os("HOME").map(|h| {
-            PathBuf::from(h).join(".config/gcloud/application_default_credentials.json")
-        });
+        let well_known = std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".config/gcloud/application_default_credentials.json"));
         let path = match (file, env) {
             (Some(f), _) => Some(f.to_path_buf()),
             (None, Some(e)) => Some(e),
@@ -164,7 +163,10 @@ impl Credentials {
             .filter(|t| !t.is_empty() && t.len() < 8192)
             .ok_or("the token answer has no access_token")?
             .to_string();
-        let lifetime = answer["expires_in"].as_u64().unwrap_or(3600).clamp(60, 86_400);
+        let lifetime = answer["expires_in"]
+            .as_u64()
+            .unwrap_or(3600)
+            .clamp(60, 86_400);
         Ok((token, Duration::from_secs(lifetime)))
     }
 
@@ -216,7 +218,7 @@ fn from_file(path: &Path) -> Result<Kind, String> {
             Ok(Kind::ServiceAccount {
                 email,
                 key_id: s("private_key_id"),
-                key,
+                key: Box::new(key),
                 token_uri,
             })
         }
@@ -280,6 +282,128 @@ fn form_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A token endpoint on loopback that checks the JWT (signature with the key's public half, claims)
+    /// and answers with a token; counts the requests.
+    fn token_endpoint(public_key: Vec<u8>, hits: Arc<AtomicUsize>) -> u16 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(conn) = conn else { continue };
+                let mut r = BufReader::new(conn);
+                let mut len = 0;
+                loop {
+                    let mut h = String::new();
+                    r.read_line(&mut h).unwrap();
+                    if h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; len];
+                r.read_exact(&mut body).unwrap();
+                let body = String::from_utf8(body).unwrap();
+                let jwt = body
+                    .strip_prefix("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=")
+                    .expect("a JWT-bearer grant");
+                let parts: Vec<&str> = jwt.split('.').collect();
+                assert_eq!(parts.len(), 3);
+                let signed = format!("{}.{}", parts[0], parts[1]);
+                let sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+                ring::signature::UnparsedPublicKey::new(
+                    &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                    &public_key,
+                )
+                .verify(signed.as_bytes(), &sig)
+                .expect("signed with the service account's key");
+                let header: Value =
+                    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+                let claims: Value =
+                    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+                assert_eq!(header["alg"], "RS256");
+                assert_eq!(header["kid"], "key-1");
+                assert_eq!(claims["iss"], "kaudit@demo.iam.gserviceaccount.com");
+                assert_eq!(claims["scope"], SCOPE);
+                assert_eq!(claims["aud"], format!("http://127.0.0.1:{port}/token"));
+                assert_eq!(
+                    claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+                    3600
+                );
+                hits.fetch_add(1, Ordering::SeqCst);
+                let answer =
+                    r#"{"access_token":"ya29.test-token","expires_in":3599,"token_type":"Bearer"}"#;
+                let mut c = r.into_inner();
+                write!(c, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}", answer.len()).unwrap();
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_service_account_key_signs_the_token_request_and_the_token_is_reused() {
+        let dir = std::env::temp_dir().join(format!("kaudit-gke-sa-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pem = dir.join("key.pem");
+        // A throwaway key made for this test (ring cannot generate RSA keys).
+        let st = std::process::Command::new("openssl")
+            .args([
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+            ])
+            .arg(&pem)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl is needed to make a test key");
+        assert!(st.success());
+        let pem_text = std::fs::read_to_string(&pem).unwrap();
+        let der = PrivatePkcs8KeyDer::from_pem_slice(pem_text.as_bytes()).unwrap();
+        let public = RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
+            .unwrap()
+            .public()
+            .as_ref()
+            .to_vec();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let port = token_endpoint(public, hits.clone());
+        let file = dir.join("sa.json");
+        std::fs::write(
+            &file,
+            json!({
+                "type": "service_account",
+                "project_id": "demo",
+                "private_key_id": "key-1",
+                "private_key": pem_text,
+                "client_email": "kaudit@demo.iam.gserviceaccount.com",
+                "token_uri": format!("http://127.0.0.1:{port}/token"),
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let creds = Credentials::find(Some(&file), Http::new().unwrap()).unwrap();
+        assert_eq!(
+            creds.header().await.unwrap().as_deref(),
+            Some("Bearer ya29.test-token")
+        );
+        assert_eq!(
+            creds.header().await.unwrap().as_deref(),
+            Some("Bearer ya29.test-token")
+        );
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "the token is reused until it nears expiry"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn form_escaping() {
@@ -294,8 +418,11 @@ mod tests {
         std::fs::write(&f, r#"{"type":"external_account"}"#).unwrap();
         let e = from_file(&f).err().unwrap();
         assert!(e.contains("external_account"), "{e}");
-        std::fs::write(&f, r#"{"type":"service_account","client_email":"a@b","private_key":"x"}"#)
-            .unwrap();
+        std::fs::write(
+            &f,
+            r#"{"type":"service_account","client_email":"a@b","private_key":"x"}"#,
+        )
+        .unwrap();
         let e = from_file(&f).err().unwrap();
         assert!(e.contains("private_key"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);

@@ -87,11 +87,16 @@ impl Answer {
     pub fn json(self, what: &str) -> Result<serde_json::Value, String> {
         if !self.status.is_success() {
             let text = String::from_utf8_lossy(&self.body[..self.body.len().min(500)]).into_owned();
-            return Err(format!("{what}: HTTP {}: {}", self.status.as_u16(), text.trim()));
+            return Err(format!(
+                "{what}: HTTP {}: {}",
+                self.status.as_u16(),
+                text.trim()
+            ));
         }
         if self.body.is_empty() {
             return Ok(serde_json::Value::Null);
         }
-        serde_json::from_slice(&self.body).map_err(|e| format!("{what}: the answer is not JSON: {e}"))
+        serde_json::from_slice(&self.body)
+            .map_err(|e| format!("{what}: the answer is not JSON: {e}"))
     }
 }

@@ -67,7 +67,8 @@ impl ClusterLabels {
 
     async fn fetch(&self, name: &str) -> Result<Map<String, Value>, String> {
         let auth = self.creds.header().await?;
-        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
         let v = self
             .http
             .call(

@@ -185,6 +185,9 @@ mod tests {
         assert!(r.contains("5"));
         assert!(r.contains(&(RECENT_IDS + 4).to_string()));
         assert_eq!(r.set.len(), RECENT_IDS);
-        assert!(!r.contains(""), "messages without an ID are never taken as repeats");
+        assert!(
+            !r.contains(""),
+            "messages without an ID are never taken as repeats"
+        );
     }
 }

@@ -2,6 +2,8 @@
 //! (`kaudit-frontend`, `kaudit-codegen` via `kaudit-macros`, `kaudit-engine`, `kaudit-service`); each
 //! subcommand lives in `cmd/`.
 
+#![forbid(unsafe_code)]
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 

@@ -2,6 +2,8 @@
 //! untrusted input the way kaudit receives it and must not panic; `condition` also checks that printing
 //! a parsed condition gives text that parses back to the same tree.
 
+#![forbid(unsafe_code)]
+
 use kaudit_engine::alert::{AlertFormat, LocalZone};
 use kaudit_engine::engine::{Engine, Plan, RuleMatching};
 use kaudit_engine::event::Event;

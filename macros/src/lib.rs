@@ -9,6 +9,8 @@
 //! the rule texts through `include_str!` (which also makes edits to the files rebuild the crate). Load
 //! errors become one `compile_error!` with the same text `kaudit validate` prints (file:line:col).
 
+#![forbid(unsafe_code)]
+
 use proc_macro2::TokenStream;
 use quote::quote;
 use std::path::PathBuf;

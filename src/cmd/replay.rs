@@ -8,10 +8,11 @@
 
 use kaudit_engine::alert::AlertFormat;
 use kaudit_engine::engine::Engine;
+use kaudit_engine::formats::Format;
 use kaudit_engine::interp::Interpreter;
 use kaudit_engine::settings::Settings;
 use kaudit_service::config::ServeConfig;
-use kaudit_service::replay::{open_input, write_summary, Replayer};
+use kaudit_service::replay::{follow, open_input, write_summary, Replayer};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +34,17 @@ pub struct Args {
     /// With -r: load the built-in (compiled-in) rule files first, then the -r files.
     #[arg(long)]
     pub with_builtin_rules: bool,
+    /// Format of the input documents: auto (detect each one), audit (Event/EventList/array), gke (Cloud
+    /// Logging LogEntry), aks (Azure diagnostic records), cloudwatch (CloudWatch Logs subscription).
+    #[arg(long, value_name = "FORMAT", default_value = "auto", value_parser = parse_format)]
+    pub input_format: InputFormat,
+    /// Keep reading the file as it grows (across log rotations) until SIGTERM/SIGINT; one FILE.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// With --follow: save the position here (atomically, after the alerts were written), and resume from
+    /// it; overrides `kaudit.state_dir` of the -c configuration.
+    #[arg(long, value_name = "DIR", requires = "follow")]
+    pub state_dir: Option<PathBuf>,
     /// Do not print the end-of-run summary.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -41,12 +53,31 @@ pub struct Args {
     pub inputs: Vec<String>,
 }
 
+/// `--input-format`: a format, or `None` to detect each document's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InputFormat(pub Option<Format>);
+
+fn parse_format(s: &str) -> Result<InputFormat, String> {
+    if s == "auto" {
+        return Ok(InputFormat(None));
+    }
+    Format::from_name(s)
+        .map(|f| InputFormat(Some(f)))
+        .ok_or_else(|| {
+            format!(
+                "unknown input format {s:?}: expected auto, {}",
+                Format::NAMES.join(", ")
+            )
+        })
+}
+
 /// The engine for rules compiled into the binary.
 fn compiled_engine() -> Option<Box<dyn Engine>> {
     Some(crate::engine::compiled_box())
 }
 
-fn settings(args: &Args) -> Result<(Settings, Vec<String>), String> {
+/// The settings, the configuration's rule files and its `kaudit.state_dir`.
+fn settings(args: &Args) -> Result<(Settings, Vec<String>, Option<PathBuf>), String> {
     let mut overrides = Vec::new();
     if args.json {
         overrides.push("json_output=true".to_string());
@@ -58,14 +89,14 @@ fn settings(args: &Args) -> Result<(Settings, Vec<String>), String> {
             for w in &cfg.warnings {
                 eprintln!("kaudit: warning: {w}");
             }
-            Ok((cfg.settings, cfg.rules_files))
+            Ok((cfg.settings, cfg.rules_files, cfg.sources.state_dir))
         }
         None => {
             let mut s = Settings::default();
             for o in &overrides {
                 s.apply_override(o).map_err(|e| e.to_string())?;
             }
-            Ok((s, Vec::new()))
+            Ok((s, Vec::new(), None))
         }
     }
 }
@@ -90,7 +121,7 @@ fn load_engine(files: &[PathBuf], with_builtin: bool) -> Result<Box<dyn Engine>,
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let (settings, config_rules) = match settings(&args) {
+    let (settings, config_rules, config_state_dir) = match settings(&args) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("kaudit: {e}");
@@ -124,14 +155,38 @@ pub fn run(args: Args) -> ExitCode {
         args.inputs.clone()
     };
 
+    if args.follow && (inputs.len() != 1 || inputs[0] == "-") {
+        eprintln!("kaudit: --follow reads exactly one file (not stdin)");
+        return ExitCode::from(2);
+    }
+
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut err = std::io::stderr();
     let mut replayer = Replayer::new(engine.as_ref(), &plan, &format);
     replayer.progress = true;
+    replayer.input_format = args.input_format.0;
     replayer.flush_each_event = inputs.iter().any(|p| p == "-");
     let mut status = 0u8;
-    for path in &inputs {
+    if args.follow {
+        let state_dir = args.state_dir.clone().or(config_state_dir);
+        let result = follow::stop_on_signal().and_then(|stop| {
+            follow::follow(
+                &mut replayer,
+                std::path::Path::new(&inputs[0]),
+                state_dir.as_deref(),
+                &mut out,
+                &mut err,
+                &stop,
+            )
+        });
+        if let Err(e) = result {
+            let _ = out.flush();
+            eprintln!("kaudit: {e}");
+            status = 1;
+        }
+    }
+    for path in inputs.iter().filter(|_| !args.follow) {
         let result = open_input(path)
             .and_then(|mut input| replayer.feed_input(&mut input, &mut out, &mut err));
         match result {

@@ -3,6 +3,8 @@
 //! `generate(seed, n)` returns `n` audit.k8s.io/v1 events as JSON lines; the same seed always gives the
 //! same bytes. The mix (`Class::per_mille`) is documented in bench/README.md.
 
+#![forbid(unsafe_code)]
+
 pub mod classes;
 pub mod config_objects;
 pub mod envelope;

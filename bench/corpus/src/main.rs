@@ -2,6 +2,8 @@
 //!
 //! Usage: kaudit-corpus [--seed N] [--events N] [--class NAME] [--out PATH]   (default: stdout)
 
+#![forbid(unsafe_code)]
+
 use kaudit_corpus::{generate, generate_class, Class, Corpus};
 use std::io::Write;
 use std::process::ExitCode;

@@ -9,6 +9,8 @@
 //!     A hyper server that only reads bodies: the transport limit to compare the webhook against.
 //!     Prints `listening ADDR` on stdout once bound (port 0 picks a free port).
 
+#![forbid(unsafe_code)]
+
 mod batches;
 mod client;
 mod procstat;

@@ -13,6 +13,8 @@
 //! Generated code calls the runtime's field extractors directly by name and its operator library for the
 //! operators with subtle semantics; it never panics on any event.
 
+#![forbid(unsafe_code)]
+
 mod conditions;
 mod constants;
 mod dispatch;

@@ -52,8 +52,7 @@ pub fn align(src: &str, start: usize, text: &str) -> Option<Vec<u32>> {
     let t = text.as_bytes();
     let mut map = Vec::with_capacity(t.len() + 1);
     let (mut i, mut j) = (0usize, start);
-    while i < t.len() {
-        let tc = t[i];
+    while let Some(&tc) = t.get(i) {
         match s.get(j) {
             Some(&sc) if sc == tc => {
                 map.push(j as u32);

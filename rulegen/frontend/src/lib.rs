@@ -4,6 +4,8 @@
 //! condition text (exceptions, list expansion) → parse (`ast`) → resolve macros + type check (`ir`) →
 //! the IR that both engines consume (`kaudit-codegen` turns it into Rust). No I/O beyond reading rule files.
 
+#![forbid(unsafe_code)]
+
 pub mod ast;
 pub mod catalog;
 pub mod cond;

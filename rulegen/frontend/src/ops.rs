@@ -206,6 +206,8 @@ pub static OPERATORS: &[OpInfo] = &[
 
 impl CmpOp {
     pub fn info(self) -> &'static OpInfo {
+        // The table above has a row for every `CmpOp` variant (the parser tests use each operator).
+        #[allow(clippy::expect_used)]
         OPERATORS
             .iter()
             .find(|o| o.op == self)

@@ -50,7 +50,7 @@ pub fn parse(text: &str) -> Result<Output, OutputError> {
             });
         }
         let digits_start = j;
-        while j < bytes.len() && bytes[j].is_ascii_digit() {
+        while bytes.get(j).is_some_and(u8::is_ascii_digit) {
             j += 1;
         }
         let width = body

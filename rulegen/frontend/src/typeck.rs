@@ -49,14 +49,17 @@ fn edit_distance(a: &str, b: &str) -> usize {
     }
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        // Row i+1 from row i: each cell from its diagonal, upper and left neighbours.
+        let mut left = i + 1;
+        let mut cur = Vec::with_capacity(b.len() + 1);
+        cur.push(left);
+        for ((cb, diag), up) in b.iter().zip(&prev).zip(prev.iter().skip(1)) {
+            left = (diag + usize::from(ca != cb)).min(up + 1).min(left + 1);
+            cur.push(left);
         }
         prev = cur;
     }
-    prev[b.len()]
+    prev.last().copied().unwrap_or(usize::MAX)
 }
 
 /// A warning found while checking (Falco code, message, offset, length, our hint).

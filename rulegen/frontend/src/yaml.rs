@@ -213,7 +213,7 @@ fn move_bracket(text: &str, at: usize) -> Option<String> {
             let insert = ls + content.len();
             let mut out = String::with_capacity(text.len());
             out.push_str(text.get(..insert)?);
-            out.push(char::from(b[at]));
+            out.push(char::from(*b.get(at)?));
             out.push_str(text.get(insert..at)?);
             out.push_str(text.get(at + 1..)?);
             return Some(out);

@@ -1,6 +1,14 @@
 //! Every combination of rule files used by the conformance manifest loads without error, and every
 //! micro validate case gives Falco's (or kaudit's documented) ok/error outcome and error code.
 
+// Test code: a panic is a failed test. The no-panic lints in Cargo.toml are for production code.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use kaudit_frontend::load::load_files;

@@ -1,6 +1,14 @@
 //! Every error and warning class of the loader: Falco's code, exact message, Falco's position, and
 //! our rendered diagnostic (snapshot) with file:line:col and the caret under the offending text.
 
+// Test code: a panic is a failed test. The no-panic lints in Cargo.toml are for production code.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use kaudit_frontend::diag::Diagnostic;
 use kaudit_frontend::load::{load_sources, LoadResult};
 

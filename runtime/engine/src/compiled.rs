@@ -107,13 +107,14 @@ pub fn key<'a>(vals: &'a [Val<'_>]) -> Key<'a> {
 /// A rule bitset with the given rule indices (indices past the end are ignored).
 pub const fn mask_of<const W: usize>(rules: &[usize]) -> [u64; W] {
     let mut mask = [0u64; W];
-    let mut i = 0;
-    while i < rules.len() {
-        let r = rules[i];
-        if r / 64 < W {
-            mask[r / 64] |= 1 << (r % 64);
+    let mut rest = rules;
+    while let [r, tail @ ..] = rest {
+        // `get_mut` is not `const`; the index is checked against `W` on the line above it.
+        #[allow(clippy::indexing_slicing)]
+        if *r / 64 < W {
+            mask[*r / 64] |= 1 << (*r % 64);
         }
-        i += 1;
+        rest = tail;
     }
     mask
 }

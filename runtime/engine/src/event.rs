@@ -138,8 +138,7 @@ impl<'a> Event<'a> {
                     Kind::Str => Top::from_bytes(k.raw_bytes()),
                     _ => k.as_str().and_then(|k| Top::from_key(&k)),
                 };
-                if let Some(slot) = slot {
-                    let cell = &mut known[slot as usize];
+                if let Some(cell) = slot.and_then(|s| known.get_mut(s as usize)) {
                     if *cell == ABSENT {
                         *cell = v.index() as u32;
                     }
@@ -210,7 +209,7 @@ impl<'a> Event<'a> {
 
     /// Whether the top-level object has an `auditID` member (the gate of every `ka.*` field).
     pub fn has_audit_id(&self) -> bool {
-        self.known[Top::AuditId as usize] != ABSENT
+        self.known.get(Top::AuditId as usize) != Some(&ABSENT)
     }
 
     /// Every top-level member, in document order.

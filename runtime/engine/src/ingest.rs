@@ -56,6 +56,16 @@ pub struct DocTape {
     pub dropped: Vec<IngestError>,
 }
 
+impl DocTape {
+    /// The accepted events, in document order, each a view over `doc` and this tape (nothing is parsed
+    /// or copied again). `doc` must be the document the tape was built from.
+    pub fn events<'t>(&'t self, doc: &'t [u8]) -> impl Iterator<Item = Event<'t>> + 't {
+        self.roots
+            .iter()
+            .filter_map(move |&root| Event::from_tape(doc, Cow::Borrowed(&self.tape), root).ok())
+    }
+}
+
 /// Parses `doc` once and finds its events, dropping events without a valid `stageTimestamp` or whose
 /// compact JSON exceeds `max_event_size`. `Err` drops the whole document.
 pub fn split_tape(doc: &[u8], max_event_size: usize) -> Result<DocTape, IngestError> {
@@ -133,9 +143,10 @@ pub fn split_body(body: &[u8], max_event: usize) -> Result<SplitBody, String> {
     })
 }
 
-/// Splits `doc` into parsed events (each borrowing a sub-slice of `doc`), dropping events without a
-/// valid `stageTimestamp` or whose compact JSON exceeds `max_event_size`. `Err` drops the whole document.
-/// Every event is parsed exactly once (each gets its own copy of its part of the document's tape).
+/// Splits `doc` into parsed events that own their part of the tape (so they can outlive the split),
+/// dropping events without a valid `stageTimestamp` or whose compact JSON exceeds `max_event_size`.
+/// `Err` drops the whole document. Callers that evaluate in place use [`split_tape`] and
+/// [`DocTape::events`] instead, which copy nothing.
 pub fn split_document(doc: &[u8], max_event_size: usize) -> Result<Split<'_>, IngestError> {
     let t = split_tape(doc, max_event_size)?;
     let mut split = Split {

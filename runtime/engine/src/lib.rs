@@ -4,6 +4,8 @@
 //! No async runtime, no network, no TLS: the engine embeds in any tool that has audit events as bytes.
 //! `ingest` owns "bytes → events" for every input (webhook bodies, files, cloud sources).
 
+#![forbid(unsafe_code)]
+
 pub mod alert;
 pub mod compiled;
 pub mod engine;

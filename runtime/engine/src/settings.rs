@@ -248,7 +248,10 @@ impl Settings {
                 if self.rule_selections.len() <= idx {
                     self.rule_selections.resize(idx + 1, None);
                 }
-                let sel = self.rule_selections[idx].get_or_insert_with(RuleSelection::default);
+                let Some(cell) = self.rule_selections.get_mut(idx) else {
+                    return Err(format!("rules[{idx}] is past the end of the list"));
+                };
+                let sel = cell.get_or_insert_with(RuleSelection::default);
                 sel.enable = enable;
                 match what.as_str() {
                     "rule" => sel.rule = Some(value.to_string()),
@@ -298,7 +301,7 @@ impl Settings {
                     }
                 }
             } else {
-                order.retain(|&i| !hit(&rules[i]));
+                order.retain(|&i| !rules.get(i).is_some_and(hit));
             }
         }
         Plan {

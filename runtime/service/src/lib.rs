@@ -1,6 +1,8 @@
 //! kaudit's service: the webhook server, the event sources, the outputs and the falco.yaml
 //! configuration, on tokio and hyper, around the engine crate.
 
+#![forbid(unsafe_code)]
+
 pub mod cloud;
 pub mod config;
 pub mod outputs;

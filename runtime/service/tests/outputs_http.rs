@@ -1,6 +1,14 @@
 //! The http output against a local receiver: Falco's JSON body, Content-Type, retries on 5xx with backoff,
 //! no retry on other 4xx, and the bounded buffer that drops (and counts) when the receiver stalls.
 
+// Test code: a panic is a failed test. The no-panic lints in Cargo.toml are for production code.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod server_support;
 
 use bytes::Bytes;

@@ -1,6 +1,14 @@
 //! End-to-end tests of the webhook over real sockets on 127.0.0.1: body shapes, status codes, limits,
 //! slow and broken clients, health and metrics.
 
+// Test code: a panic is a failed test. The no-panic lints in Cargo.toml are for production code.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod server_support;
 
 use server_support::*;

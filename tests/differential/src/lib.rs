@@ -4,6 +4,8 @@
 //! Rule sets (chosen by `build.rs`): the two upstream rule sets the conformance cases use most
 //! (`current`, `legacy`) and a bundled one that exercises every construct the generator handles.
 
+#![forbid(unsafe_code)]
+
 pub mod gen;
 
 use kaudit_engine::engine::{Engine, Plan, RuleMatching};

@@ -11,6 +11,8 @@
 //!   so the test summary counts them as **ignored**, with the reason;
 //! * under `CI=true` the cfg is never set: the tests run, and [`conformance_dir`] fails them loudly.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 
 /// The cfg name set by [`build_script`] when the conformance data is absent.

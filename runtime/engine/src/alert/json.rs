@@ -19,19 +19,28 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
             0..=0x1f => b"",
             _ => continue,
         };
-        out.extend_from_slice(&bytes[start..i]);
+        // `start <= i`: both only move forward, and `start` stops one past the last escaped byte.
+        out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
         if short.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
             out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
+            out.push(hex_digit(b >> 4));
+            out.push(hex_digit(b & 0xf));
         } else {
             out.extend_from_slice(short);
         }
         start = i + 1;
     }
-    out.extend_from_slice(&bytes[start..]);
+    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
     out.push(b'"');
+}
+
+/// The lower-case hex digit of a nibble (`n < 16`).
+fn hex_digit(n: u8) -> u8 {
+    if n < 10 {
+        b'0' + n
+    } else {
+        b'a' + (n - 10)
+    }
 }
 
 /// Appends raw bytes as a JSON string; invalid UTF-8 becomes U+FFFD (as Falco's JSON dump replaces it).

@@ -155,8 +155,9 @@ pub fn local_offset_s(secs: i64) -> i64 {
     }
 }
 
-fn local(ns: u64) -> Civil {
-    civil(ns, local_offset_s((ns / 1_000_000_000) as i64))
+/// Offset of the process's local time from UTC at event time `ns`.
+fn local_offset_at(ns: u64) -> i64 {
+    local_offset_s((ns / 1_000_000_000) as i64)
 }
 
 /// `HH:MM:SS.nnnnnnnnn` of `ns` shifted by `offset_s` seconds.
@@ -165,15 +166,28 @@ pub fn clock_text(ns: u64, offset_s: i64) -> String {
     format!("{:02}:{:02}:{:02}.{:09}", c.hour, c.min, c.sec, c.nanos)
 }
 
-/// `evt.time`: local `HH:MM:SS.nnnnnnnnn` (also the time prefix of text alerts).
-pub fn time_text(ns: u64) -> String {
-    clock_text(ns, local_offset_s((ns / 1_000_000_000) as i64))
+/// `HH:MM:SS` of `ns` shifted by `offset_s` seconds.
+pub fn clock_s_text(ns: u64, offset_s: i64) -> String {
+    let c = civil(ns, offset_s);
+    format!("{:02}:{:02}:{:02}", c.hour, c.min, c.sec)
 }
 
-/// `evt.time.s`: local `HH:MM:SS`.
-pub fn time_s_text(ns: u64) -> String {
-    let c = local(ns);
-    format!("{:02}:{:02}:{:02}", c.hour, c.min, c.sec)
+/// `YYYY-MM-DD HH:MM:SS.nnnnnnnnn` of `ns` shifted by `offset_s` seconds.
+pub fn date_clock_text(ns: u64, offset_s: i64) -> String {
+    let c = civil(ns, offset_s);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:09}",
+        c.year, c.month, c.day, c.hour, c.min, c.sec, c.nanos
+    )
+}
+
+/// `YYYY-MM-DD HH:MM:SS` of `ns` shifted by `offset_s` seconds.
+pub fn date_clock_s_text(ns: u64, offset_s: i64) -> String {
+    let c = civil(ns, offset_s);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        c.year, c.month, c.day, c.hour, c.min, c.sec
+    )
 }
 
 /// UTC `YYYY-MM-DDTHH:MM:SS.nnnnnnnnn` followed by `zone` (how the rendering names UTC).
@@ -185,6 +199,16 @@ pub fn utc_datetime_text(ns: u64, zone: &str) -> String {
     )
 }
 
+/// `evt.time`: local `HH:MM:SS.nnnnnnnnn` (also the time prefix of text alerts).
+pub fn time_text(ns: u64) -> String {
+    clock_text(ns, local_offset_at(ns))
+}
+
+/// `evt.time.s`: local `HH:MM:SS`.
+pub fn time_s_text(ns: u64) -> String {
+    clock_s_text(ns, local_offset_at(ns))
+}
+
 /// `evt.time.iso8601`: UTC `YYYY-MM-DDTHH:MM:SS.nnnnnnnnn+0000`.
 pub fn iso8601_text(ns: u64) -> String {
     utc_datetime_text(ns, "+0000")
@@ -192,20 +216,12 @@ pub fn iso8601_text(ns: u64) -> String {
 
 /// `evt.datetime`: local `YYYY-MM-DD HH:MM:SS.nnnnnnnnn`.
 pub fn datetime_text(ns: u64) -> String {
-    let c = local(ns);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:09}",
-        c.year, c.month, c.day, c.hour, c.min, c.sec, c.nanos
-    )
+    date_clock_text(ns, local_offset_at(ns))
 }
 
 /// `evt.datetime.s`: local `YYYY-MM-DD HH:MM:SS`.
 pub fn datetime_s_text(ns: u64) -> String {
-    let c = local(ns);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        c.year, c.month, c.day, c.hour, c.min, c.sec
-    )
+    date_clock_s_text(ns, local_offset_at(ns))
 }
 
 #[cfg(test)]
@@ -265,48 +281,46 @@ mod tests {
         }
     }
 
+    // Expected texts below are written out by hand from the instant T = 2024-01-02T03:04:05.123456789Z;
+    // the forms are the ones Falco printed for that instant (micro case drv_evt_fields, TZ=UTC).
+    const IST: i64 = 5 * 3600 + 1800; // +05:30
+    const PST: i64 = -8 * 3600; // -08:00: the local date is the day before
+
     #[test]
     fn renders_utc_forms() {
         assert_eq!(iso8601_text(T), "2024-01-02T03:04:05.123456789+0000");
+        assert_eq!(utc_datetime_text(T, "Z"), "2024-01-02T03:04:05.123456789Z");
         assert_eq!(clock_text(T, 0), "03:04:05.123456789");
-        assert_eq!(
-            civil(0, 0),
-            Civil {
-                year: 1970,
-                month: 1,
-                day: 1,
-                hour: 0,
-                min: 0,
-                sec: 0,
-                nanos: 0
-            }
-        );
-        assert_eq!(civil(T, 3600).hour, 4);
+        assert_eq!(clock_s_text(T, 0), "03:04:05");
+        assert_eq!(date_clock_text(T, 0), "2024-01-02 03:04:05.123456789");
+        assert_eq!(date_clock_s_text(T, 0), "2024-01-02 03:04:05");
     }
 
     #[test]
-    fn renders_local_forms_with_the_local_offset() {
-        // Whatever the zone of the test machine, the local renderings must agree with its offset.
-        let c = civil(T, local_offset_s((T / 1_000_000_000) as i64));
+    fn renders_shifted_forms() {
+        assert_eq!(clock_text(T, IST), "08:34:05.123456789");
+        assert_eq!(clock_s_text(T, IST), "08:34:05");
+        assert_eq!(date_clock_text(T, IST), "2024-01-02 08:34:05.123456789");
+        assert_eq!(date_clock_s_text(T, PST), "2024-01-01 19:04:05");
+        assert_eq!(date_clock_text(T, PST), "2024-01-01 19:04:05.123456789");
+    }
+
+    #[test]
+    fn civil_dates_at_the_edges() {
+        let day = |ns: u64| {
+            let c = civil(ns, 0);
+            (c.year, c.month, c.day, c.hour, c.min, c.sec, c.nanos)
+        };
+        assert_eq!(day(0), (1970, 1, 1, 0, 0, 0, 0));
+        assert_eq!(day(1), (1970, 1, 1, 0, 0, 0, 1));
+        // 2000-02-29T23:59:59.999999999Z (a leap day of a year divisible by 400).
         assert_eq!(
-            time_text(T),
-            format!("{:02}:{:02}:{:02}.123456789", c.hour, c.min, c.sec)
+            day(951_868_799_999_999_999),
+            (2000, 2, 29, 23, 59, 59, 999_999_999)
         );
-        assert_eq!(
-            time_s_text(T),
-            format!("{:02}:{:02}:{:02}", c.hour, c.min, c.sec)
-        );
-        assert_eq!(
-            datetime_s_text(T),
-            format!(
-                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-                c.year, c.month, c.day, c.hour, c.min, c.sec
-            )
-        );
-        assert!(datetime_text(T).ends_with(".123456789"));
-        if std::env::var("TZ").as_deref() == Ok("UTC") {
-            assert_eq!(time_text(T), "03:04:05.123456789");
-            assert_eq!(datetime_text(T), "2024-01-02 03:04:05.123456789");
-        }
+        // 2100-03-01T00:00:00Z (2100 is not a leap year).
+        assert_eq!(day(4_107_542_400_000_000_000), (2100, 3, 1, 0, 0, 0, 0));
+        // The largest event time: 2554-07-21T23:34:33.709551615Z.
+        assert_eq!(day(u64::MAX), (2554, 7, 21, 23, 34, 33, 709_551_615));
     }
 }

@@ -167,6 +167,28 @@ pub fn extend_list<'e>(list: &mut Values<'e>, item: &mut Values<'e>) {
     }
 }
 
+/// A set of bytes, one bit each (getopt's option table).
+#[derive(Default)]
+struct ByteSet {
+    low: u128,
+    high: u128,
+}
+
+impl ByteSet {
+    fn set(&mut self, b: u8) {
+        match b.checked_sub(128) {
+            None => self.low |= 1 << b,
+            Some(h) => self.high |= 1 << h,
+        }
+    }
+    fn has(&self, b: u8) -> bool {
+        match b.checked_sub(128) {
+            None => self.low >> b & 1 == 1,
+            Some(h) => self.high >> h & 1 == 1,
+        }
+    }
+}
+
 /// `getopt(args, optstring)` / `getopt(args, optstring)[c]`: POSIX-getopt-like scan of the argument
 /// list (libs 0.25 behaviour). The scan stops at `--`, at the first non-option or at a lone `-`; long
 /// options (`--x`) are skipped; clusters like `-nt` are expanded. List mode (`selector` `None`) yields,
@@ -180,14 +202,14 @@ pub fn getopt(optstring: &str, selector: Option<u8>, v: &mut Values<'_>) {
     }
     let spec = optstring.as_bytes();
     let spec = spec.strip_prefix(b":").unwrap_or(spec);
-    let mut known = [false; 256];
-    let mut takes_value = [false; 256];
+    let mut known = ByteSet::default();
+    let mut takes_value = ByteSet::default();
     let mut i = 0;
     while let Some(&c) = spec.get(i) {
         if c != b':' {
-            known[usize::from(c)] = true;
+            known.set(c);
             if spec.get(i + 1) == Some(&b':') {
-                takes_value[usize::from(c)] = true;
+                takes_value.set(c);
                 i += 1;
             }
         }
@@ -219,7 +241,7 @@ pub fn getopt(optstring: &str, selector: Option<u8>, v: &mut Values<'_>) {
             break;
         }
         for (pos, &opt) in b.iter().enumerate().skip(1) {
-            if opt == b':' || !known[usize::from(opt)] {
+            if opt == b':' || !known.has(opt) {
                 if selector.is_none() {
                     results.push("?".to_string());
                 }
@@ -227,7 +249,7 @@ pub fn getopt(optstring: &str, selector: Option<u8>, v: &mut Values<'_>) {
             }
             let wanted = selector.is_none_or(|s| s == opt);
             let name = arg.get(pos..pos + 1).unwrap_or("?");
-            if !takes_value[usize::from(opt)] {
+            if !takes_value.has(opt) {
                 if wanted {
                     emit(name, None, &mut results);
                 }

@@ -1,11 +1,11 @@
 //! The `k8saudit-eks` plugin entry of falco.yaml, read with the plugin's keys and defaults
 //! (falcosecurity/plugins, plugins/k8saudit-eks): `open_params` is the cluster name, `init_config` holds
 //! `region`, `profile`, `shift`, `polling_interval`, `buffer_size`, `use_async` and `max_event_size`.
-//! Compiled in every build, so a configuration that names the plugin in a build without the `eks`
-//! feature gets a clear error instead of a silent "unknown plugin".
+//! Compiled in every build (see `crate::cloud`).
 
-use crate::config::read::{init_config_map, Reader};
-use crate::config::{ConfigError, Node};
+use crate::config::read::Reader;
+use crate::config::sources::CloudPluginConfig;
+use crate::config::ConfigError;
 use std::time::Duration;
 
 /// The plugin's name in `plugins[].name` and `load_plugins`.
@@ -52,20 +52,14 @@ impl EksConfig {
     }
 
     /// Reads one `plugins[N]` entry whose name is `k8saudit-eks`.
-    pub fn from_plugin(r: &mut Reader, plugin: &Node, at: &str) -> Result<EksConfig, ConfigError> {
-        let cluster = match plugin.child("open_params") {
-            Some(Node::Scalar(s)) if !s.trim().is_empty() => s.trim().to_string(),
-            Some(Node::Scalar(_)) | None | Some(Node::Null) => {
-                return Err(ConfigError(format!(
-                    "{at}.open_params: the EKS cluster name is required (e.g. open_params: \"my-cluster\")"
-                )))
-            }
-            Some(_) => {
-                return Err(ConfigError(format!(
-                    "{at}.open_params: expected the EKS cluster name"
-                )))
-            }
-        };
+    pub fn from_entry(r: &mut Reader, c: &CloudPluginConfig) -> Result<EksConfig, ConfigError> {
+        let at = &c.origin;
+        let cluster = c.open_params.trim().to_string();
+        if cluster.is_empty() {
+            return Err(ConfigError(format!(
+                "{at}.open_params: the EKS cluster name is required (e.g. open_params: \"my-cluster\")"
+            )));
+        }
         // A cluster name is 1-100 of [A-Za-z0-9_-]; anything else cannot name a log group.
         if cluster.len() > 100
             || !cluster
@@ -77,16 +71,16 @@ impl EksConfig {
             )));
         }
         let at_init = format!("{at}.init_config");
-        let init = init_config_map(plugin.child("init_config"), &at_init)?.unwrap_or_default();
-        r.check_keys(&init, &format!("{at_init}."), KEYS, IGNORED_KEYS);
+        let init = &c.init_config;
+        r.check_keys(init, &format!("{at_init}."), KEYS, IGNORED_KEYS);
         let key_err = |e: ConfigError| ConfigError(format!("{at_init}.{}", e.0));
         let text = |k: &str| -> Result<Option<String>, ConfigError> {
-            let s = r.str_or(&init, k, "").map_err(key_err)?;
+            let s = r.str_or(init, k, "").map_err(key_err)?;
             Ok((!s.trim().is_empty()).then(|| s.trim().to_string()))
         };
         // Zero means "default" in the plugin, as an unset key does.
         let nonzero = |k: &str, default: usize| -> Result<usize, ConfigError> {
-            match r.usize_or(&init, k, 0).map_err(key_err)? {
+            match r.usize_or(init, k, 0).map_err(key_err)? {
                 0 => Ok(default),
                 n => Ok(n),
             }
@@ -102,7 +96,7 @@ impl EksConfig {
             Ok(Duration::from_secs(n))
         };
         Ok(EksConfig {
-            origin: at.to_string(),
+            origin: at.clone(),
             cluster,
             region: text("region")?,
             profile: text("profile")?,
@@ -119,9 +113,8 @@ mod tests {
     use super::*;
 
     fn read(yaml: &str) -> (Result<EksConfig, ConfigError>, Vec<String>) {
-        let node = Node::parse_yaml(yaml, "test").unwrap();
         let mut r = Reader::default();
-        let c = EksConfig::from_plugin(&mut r, &node, "plugins[0]");
+        let c = crate::cloud::tests::entry(yaml).and_then(|e| EksConfig::from_entry(&mut r, &e));
         (c, r.warnings)
     }
 

@@ -2,10 +2,11 @@
 //! (falcosecurity/plugins, plugins/k8saudit-gke): `open_params` is the Pub/Sub subscription, `init_config`
 //! holds `project_id`, `credentials_file`, `max_outstanding_messages`, `fetch_cluster_metadata`,
 //! `cache_expiration` (minutes), `max_event_size`, and the Go client's `num_goroutines` and `use_async`
-//! (accepted, meaningless here). Compiled in every build, like `eks_config`.
+//! (accepted, meaningless here). Compiled in every build (see `crate::cloud`).
 
-use crate::config::read::{init_config_map, Reader};
-use crate::config::{ConfigError, Node};
+use crate::config::read::Reader;
+use crate::config::sources::CloudPluginConfig;
+use crate::config::ConfigError;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -37,17 +38,16 @@ pub struct GkeConfig {
 }
 
 impl GkeConfig {
-    pub fn from_plugin(r: &mut Reader, plugin: &Node, at: &str) -> Result<GkeConfig, ConfigError> {
+    /// Reads one `plugins[N]` entry whose name is `k8saudit-gke`.
+    pub fn from_entry(r: &mut Reader, c: &CloudPluginConfig) -> Result<GkeConfig, ConfigError> {
+        let at = &c.origin;
         let at_init = format!("{at}.init_config");
-        let init = init_config_map(plugin.child("init_config"), &at_init)?.unwrap_or_default();
-        r.check_keys(&init, &format!("{at_init}."), KEYS, IGNORED_KEYS);
+        let init = &c.init_config;
+        r.check_keys(init, &format!("{at_init}."), KEYS, IGNORED_KEYS);
         let key_err = |e: ConfigError| ConfigError(format!("{at_init}.{}", e.0));
-        let project = r.str_or(&init, "project_id", "").map_err(key_err)?;
+        let project = r.str_or(init, "project_id", "").map_err(key_err)?;
         let project = project.trim();
-        let open = match plugin.child("open_params") {
-            Some(Node::Scalar(s)) => s.trim().to_string(),
-            _ => String::new(),
-        };
+        let open = c.open_params.trim().to_string();
         let subscription = if open.starts_with("projects/") {
             open.clone()
         } else if open.is_empty() {
@@ -79,22 +79,22 @@ impl GkeConfig {
                 "{at}.open_params: '{subscription}' is not a subscription name (projects/<project>/subscriptions/<id>)"
             )));
         }
-        let credentials = r.str_or(&init, "credentials_file", "").map_err(key_err)?;
+        let credentials = r.str_or(init, "credentials_file", "").map_err(key_err)?;
         let nonzero = |k: &str, default: usize| -> Result<usize, ConfigError> {
-            match r.usize_or(&init, k, 0).map_err(key_err)? {
+            match r.usize_or(init, k, 0).map_err(key_err)? {
                 0 => Ok(default),
                 n => Ok(n),
             }
         };
         Ok(GkeConfig {
-            origin: at.to_string(),
+            origin: at.clone(),
             subscription,
             credentials_file: (!credentials.trim().is_empty())
                 .then(|| PathBuf::from(credentials.trim())),
             // Pub/Sub returns at most 1000 messages per pull.
             max_messages: nonzero("max_outstanding_messages", 1000)?.min(1000),
             fetch_cluster_metadata: r
-                .bool_or(&init, "fetch_cluster_metadata", false)
+                .bool_or(init, "fetch_cluster_metadata", false)
                 .map_err(key_err)?,
             cache_expiration: Duration::from_secs(
                 60 * nonzero("cache_expiration", 10)?.min(7 * 24 * 60) as u64,
@@ -109,9 +109,8 @@ mod tests {
     use super::*;
 
     fn read(yaml: &str) -> (Result<GkeConfig, ConfigError>, Vec<String>) {
-        let node = Node::parse_yaml(yaml, "test").unwrap();
         let mut r = Reader::default();
-        let c = GkeConfig::from_plugin(&mut r, &node, "plugins[0]");
+        let c = crate::cloud::tests::entry(yaml).and_then(|e| GkeConfig::from_entry(&mut r, &e));
         (c, r.warnings)
     }
 

@@ -1,6 +1,6 @@
 //! Managed-cluster sources: audit events read from the clouds' logging services instead of the webhook
-//! (EKS: CloudWatch Logs; GKE: Pub/Sub). Each SDK sits behind a cargo feature of its own; the configuration readers
-//! are always compiled so that a build without a feature can say so.
+//! (EKS: CloudWatch Logs; GKE: Pub/Sub). Each SDK sits behind a cargo feature of its own; the
+//! configuration readers are always compiled, so a bad entry is a configuration error in every build.
 
 pub mod eks_config;
 pub mod gke_config;
@@ -10,26 +10,83 @@ pub mod eks;
 #[cfg(feature = "gke")]
 pub mod gke;
 
-use crate::config::ServeConfig;
+use crate::config::read::Reader;
+use crate::config::sources::{CloudPluginConfig, SourcesConfig};
+use crate::config::{ConfigError, ServeConfig};
 use crate::server::Server;
+use eks_config::EksConfig;
+use gke_config::GkeConfig;
 
-/// Starts every configured cloud source on the server's pipeline.
-pub async fn start_sources(cfg: &ServeConfig, server: &mut Server) -> Result<(), String> {
-    #[cfg(feature = "eks")]
-    for c in &cfg.eks {
-        let src = eks::source::EksSource::open(c.clone(), cfg.state_dir.as_deref()).await?;
-        tracing::info!(
-            cluster = %c.cluster,
-            log_group = %c.log_group(),
-            "reading EKS audit events from CloudWatch Logs"
-        );
-        server.add_source(src);
+/// The cloud plugin entries kaudit reads, typed.
+enum Entry {
+    Eks(EksConfig),
+    Gke(GkeConfig),
+    /// A plugin whose source is not part of this build.
+    Unbuilt,
+}
+
+fn read_entry(r: &mut Reader, c: &CloudPluginConfig) -> Result<Entry, ConfigError> {
+    Ok(match c.name.as_str() {
+        eks_config::PLUGIN_NAME if cfg!(feature = "eks") => Entry::Eks(EksConfig::from_entry(r, c)?),
+        gke_config::PLUGIN_NAME if cfg!(feature = "gke") => Entry::Gke(GkeConfig::from_entry(r, c)?),
+        _ => Entry::Unbuilt,
+    })
+}
+
+/// Reads every cloud entry once at configuration time, so mistakes are configuration errors (and
+/// unknown keys warnings) before anything starts.
+pub fn check_config(r: &mut Reader, sources: &SourcesConfig) -> Result<(), ConfigError> {
+    for c in &sources.cloud {
+        read_entry(r, c)?;
     }
-    #[cfg(feature = "gke")]
-    for c in &cfg.gke {
-        server.add_source(gke::source::GkeSource::open(c)?);
-    }
-    // Without a cloud feature there is nothing to start (the configuration refused such entries).
-    let _ = (cfg, server);
     Ok(())
+}
+
+/// Starts the configured cloud sources on `server`.
+pub fn start(server: &mut Server, cfg: &ServeConfig) -> Result<(), String> {
+    let state_dir = cfg.sources.state_dir.as_deref();
+    for c in &cfg.sources.cloud {
+        // Already checked by `check_config`; warnings were reported then.
+        let entry = read_entry(&mut Reader::default(), c).map_err(|e| e.0)?;
+        match entry {
+            #[cfg(feature = "eks")]
+            Entry::Eks(e) => {
+                tracing::info!(
+                    cluster = %e.cluster,
+                    log_group = %e.log_group(),
+                    "reading EKS audit events from CloudWatch Logs"
+                );
+                server.add_source(eks::source::EksSource::open(e, state_dir)?);
+            }
+            #[cfg(feature = "gke")]
+            Entry::Gke(g) => server.add_source(gke::source::GkeSource::open(&g)?),
+            _ => tracing::warn!(
+                "{}: the {} source is not part of this build (cargo feature `{}`); entry ignored",
+                c.origin,
+                c.name,
+                c.name.trim_start_matches("k8saudit-")
+            ),
+        }
+    }
+    let _ = state_dir;
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use crate::config::read::Reader;
+    use crate::config::sources::{read_sources, CloudPluginConfig};
+    use crate::config::{ConfigError, Node};
+
+    /// The cloud entry of a one-plugin `plugins:` list, as the configuration reader hands it over.
+    pub fn entry(plugin_yaml: &str) -> Result<CloudPluginConfig, ConfigError> {
+        let indented: String = plugin_yaml
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect();
+        let doc = format!("plugins:\n  -\n{indented}");
+        let root = Node::parse_yaml(&doc, "test")?;
+        let mut s = read_sources(&mut Reader::default(), &root)?;
+        Ok(s.cloud.remove(0))
+    }
 }

@@ -7,11 +7,11 @@
 //! Unknown keys produce warnings; a known key with a value of the wrong type is an error naming the key.
 
 pub(crate) mod read;
+pub mod sources;
 pub mod tree;
 
-use crate::cloud::eks_config::{self, EksConfig};
-use crate::cloud::gke_config::{self, GkeConfig};
 use kaudit_engine::settings::Settings;
+pub use sources::SourcesConfig;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,12 +38,8 @@ pub struct ServeConfig {
     /// A connection on which nothing is received for this long is closed.
     pub idle_timeout: Duration,
     pub log_level: String,
-    /// `plugins: [{name: k8saudit-eks, ...}]`: EKS clusters read from CloudWatch Logs.
-    pub eks: Vec<EksConfig>,
-    /// `plugins: [{name: k8saudit-gke, ...}]`: GKE audit logs from Pub/Sub subscriptions.
-    pub gke: Vec<GkeConfig>,
-    /// `kaudit.state_dir`: where sources keep their checkpoints (none: a restart loses the position).
-    pub state_dir: Option<PathBuf>,
+    /// Pull sources (files to follow, cloud plugins) and `kaudit.state_dir`.
+    pub sources: SourcesConfig,
     /// Unknown keys and ignored Falco features, to be logged by the caller.
     pub warnings: Vec<String>,
 }
@@ -203,13 +199,9 @@ impl ServeConfig {
                 IngestLimits::default().max_batch_size,
             )?,
         };
-        let mut eks = Vec::new();
-        let mut gke = Vec::new();
-        let listeners = read_listeners(&mut r, root, &mut limits, &mut eks, &mut gke)?;
-        let state_dir = match r.str_or(root, "kaudit.state_dir", "")?.trim() {
-            "" => None,
-            d => Some(PathBuf::from(d)),
-        };
+        let sources = sources::read_sources(&mut r, root)?;
+        crate::cloud::check_config(&mut r, &sources)?;
+        let listeners = read_listeners(&mut r, root, &mut limits, !sources.is_empty())?;
 
         let auth = read_auth(&mut r, root)?;
         if auth.client_ca.is_some() {
@@ -263,9 +255,7 @@ impl ServeConfig {
             read_timeout,
             idle_timeout,
             log_level,
-            eks,
-            gke,
-            state_dir,
+            sources,
             warnings: r.warnings,
         })
     }
@@ -343,12 +333,12 @@ fn read_settings(root: &Node) -> Result<Settings, ConfigError> {
     Ok(s)
 }
 
+/// The webhook listeners. `has_sources`: pull sources are configured, so no listener is needed.
 fn read_listeners(
     r: &mut read::Reader,
     root: &Node,
     limits: &mut IngestLimits,
-    eks: &mut Vec<EksConfig>,
-    gke: &mut Vec<GkeConfig>,
+    has_sources: bool,
 ) -> Result<Vec<ListenerConfig>, ConfigError> {
     let mut listeners: Vec<ListenerConfig> = Vec::new();
     let ws = root.child("webserver").cloned().unwrap_or_default();
@@ -419,20 +409,8 @@ fn read_listeners(
         match name.as_str() {
             "k8saudit" => {}
             "json" => continue,
-            eks_config::PLUGIN_NAME if cfg!(feature = "eks") => {
-                eks.push(EksConfig::from_plugin(r, p, &at)?);
-                continue;
-            }
-            gke_config::PLUGIN_NAME if cfg!(feature = "gke") => {
-                gke.push(GkeConfig::from_plugin(r, p, &at)?);
-                continue;
-            }
-            n @ (eks_config::PLUGIN_NAME | gke_config::PLUGIN_NAME) => {
-                let feature = &n["k8saudit-".len()..];
-                return Err(ConfigError(format!(
-                    "{at}: this kaudit was built without the `{feature}` feature; rebuild with `--features {feature}` (the default build has it)"
-                )));
-            }
+            // Pull sources: read by `sources::read_sources`.
+            cloud if sources::CLOUD_PLUGINS.contains(&cloud) => continue,
             other => {
                 r.warn(format!(
                     "{at}: plugin '{other}' is not supported by kaudit and is ignored"
@@ -452,6 +430,10 @@ fn read_listeners(
             None | Some(Node::Null) => String::new(),
             Some(_) => return Err(ConfigError(format!("{at}.open_params: expected a string"))),
         };
+        if sources::file_path(&open).is_some() {
+            // A file to follow: a pull source, not a listener.
+            continue;
+        }
         let (tls, addr, path) =
             parse_open_params(&open).map_err(|m| ConfigError(format!("{at}.open_params: {m}")))?;
         let tls_pem = tls.then(|| {
@@ -482,9 +464,9 @@ fn read_listeners(
             }),
         }
     }
-    if listeners.is_empty() && eks.is_empty() && gke.is_empty() {
+    if listeners.is_empty() && !has_sources {
         return Err(ConfigError(
-            "no audit source: enable webserver, or configure a k8saudit plugin with an http(s) open_params or a k8saudit-eks or k8saudit-gke plugin".into(),
+            "no audit endpoint: enable webserver, or configure a k8saudit plugin with an http(s) or file:// open_params, or a cloud plugin".into(),
         ));
     }
     Ok(listeners)
@@ -498,7 +480,7 @@ pub fn parse_open_params(open: &str) -> Result<(bool, SocketAddr, String), Strin
         (true, r)
     } else {
         return Err(format!(
-            "'{open}': kaudit serve takes an http:// or https:// webhook address (read files with `kaudit replay`)"
+            "'{open}': kaudit serve takes an http:// or https:// webhook address, or file:///path/to/audit.log to follow a file"
         ));
     };
     let (hostport, path) = match rest.find('/') {

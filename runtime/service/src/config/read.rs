@@ -77,6 +77,7 @@ pub const KAUDIT_KEYS: &[&str] = &[
     "log_level",
     "auth",
     "state_dir",
+    "source_unhealthy_after_ms",
 ];
 
 pub const WEBSERVER_KEYS: &[&str] = &[
@@ -221,11 +222,37 @@ pub struct InitConfig {
     pub ssl_certificate: Option<String>,
 }
 
+/// `init_config` as a map node: a YAML map, or a JSON string holding an object (as Falco accepts both);
+/// `Node::Null` when absent or empty.
+pub fn init_config_node(node: Option<&Node>, at: &str) -> Result<Node, ConfigError> {
+    let map = match node {
+        None | Some(Node::Null) => return Ok(Node::Null),
+        Some(Node::Map(_)) => node.cloned().unwrap_or_default(),
+        Some(Node::Scalar(s)) if s.trim().is_empty() => return Ok(Node::Null),
+        Some(Node::Scalar(s)) => json_to_node(
+            &serde_json::from_str::<serde_json::Value>(s)
+                .map_err(|e| ConfigError(format!("{at}: not a JSON object: {e}")))?,
+        ),
+        Some(Node::Seq(_)) => {
+            return Err(ConfigError(format!(
+                "{at}: expected a map or a JSON string"
+            )))
+        }
+    };
+    if !matches!(map, Node::Map(_)) {
+        return Err(ConfigError(format!(
+            "{at}: expected a map or a JSON object"
+        )));
+    }
+    Ok(map)
+}
+
 /// `init_config` is a YAML map or a JSON string (spec §5.1); unknown keys are allowed.
 pub fn init_config(node: Option<&Node>, at: &str) -> Result<InitConfig, ConfigError> {
-    let Some(map) = init_config_map(node, at)? else {
+    let map = init_config_node(node, at)?;
+    if map == Node::Null {
         return Ok(InitConfig::default());
-    };
+    }
     let r = Reader::default();
     let size = |k: &str| -> Result<Option<usize>, ConfigError> {
         match map.child(k) {
@@ -249,31 +276,6 @@ pub fn init_config(node: Option<&Node>, at: &str) -> Result<InitConfig, ConfigEr
             }
         },
     })
-}
-
-/// A plugin's `init_config` as a map: Falco takes a YAML map or a JSON object in a string. `None` when
-/// it is absent or empty.
-pub fn init_config_map(node: Option<&Node>, at: &str) -> Result<Option<Node>, ConfigError> {
-    let map = match node {
-        None | Some(Node::Null) => return Ok(None),
-        Some(Node::Map(_)) => node.cloned().unwrap_or_default(),
-        Some(Node::Scalar(s)) if s.trim().is_empty() => return Ok(None),
-        Some(Node::Scalar(s)) => json_to_node(
-            &serde_json::from_str::<serde_json::Value>(s)
-                .map_err(|e| ConfigError(format!("{at}: not a JSON object: {e}")))?,
-        ),
-        Some(Node::Seq(_)) => {
-            return Err(ConfigError(format!(
-                "{at}: expected a map or a JSON string"
-            )))
-        }
-    };
-    if !matches!(map, Node::Map(_)) {
-        return Err(ConfigError(format!(
-            "{at}: expected a map or a JSON object"
-        )));
-    }
-    Ok(Some(map))
 }
 
 fn json_to_node(v: &serde_json::Value) -> Node {

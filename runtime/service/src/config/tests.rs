@@ -214,3 +214,86 @@ fn open_params_forms() {
     assert!(parse_open_params("file:///var/log/x").is_err());
     assert!(parse_open_params("http://:port/x").is_err());
 }
+
+#[test]
+fn file_and_cloud_plugins_are_sources_not_listeners() {
+    let yaml = r#"
+webserver:
+  enabled: false
+plugins:
+  - name: k8saudit
+    library_path: libk8saudit.so
+    init_config: '{"maxEventSize": 2000}'
+    open_params: "file:///var/log/kubernetes/audit.log"
+  - name: k8saudit-eks
+    library_path: libk8saudit-eks.so
+    init_config:
+      region: eu-west-1
+      shift: 10
+    open_params: "my-cluster"
+  - name: k8saudit-gke
+    library_path: libk8saudit-gke.so
+    init_config: '{"project_id": "p"}'
+    open_params: "sub"
+  - name: k8saudit-aks
+    open_params: ""
+  - name: json
+    library_path: libjson.so
+load_plugins: [k8saudit, k8saudit-eks, k8saudit-gke, json]
+kaudit:
+  state_dir: /var/lib/kaudit
+  source_unhealthy_after_ms: 60000
+"#;
+    let c = load(Some(yaml), &[]).unwrap();
+    assert!(
+        c.listeners.is_empty(),
+        "no webhook needed: {:?}",
+        c.listeners
+    );
+    assert_eq!(
+        c.limits.max_event_size, 2000,
+        "the file plugin's init_config applies"
+    );
+    let s = &c.sources;
+    assert_eq!(
+        s.state_dir.as_deref(),
+        Some(std::path::Path::new("/var/lib/kaudit"))
+    );
+    assert_eq!(s.unhealthy_after, Duration::from_secs(60));
+    assert_eq!(s.files.len(), 1);
+    assert_eq!(
+        s.files[0].path,
+        std::path::Path::new("/var/log/kubernetes/audit.log")
+    );
+    assert_eq!(s.files[0].origin, "plugins[0]");
+    // k8saudit-aks is not in load_plugins.
+    let names: Vec<&str> = s.cloud.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["k8saudit-eks", "k8saudit-gke"]);
+    assert_eq!(s.cloud[0].open_params, "my-cluster");
+    assert_eq!(
+        s.cloud[0].init_config.get("region"),
+        Some(&tree::Node::Scalar("eu-west-1".into()))
+    );
+    assert_eq!(
+        s.cloud[1].init_config.get("project_id"),
+        Some(&tree::Node::Scalar("p".into())),
+        "a JSON-string init_config becomes a map"
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn sources_default_to_no_state_dir_and_an_empty_file_url_is_an_error() {
+    let c = load(None, &[]).unwrap();
+    assert_eq!(c.sources.state_dir, None);
+    assert!(c.sources.is_empty());
+    assert_eq!(c.sources.unhealthy_after, Duration::from_secs(300));
+    let yaml = "plugins:\n  - name: k8saudit\n    open_params: 'file://'\n";
+    let e = load(Some(yaml), &[]).unwrap_err();
+    assert!(e.0.starts_with("plugins[0].open_params:"), "{e}");
+    let c = load(None, &["kaudit.state_dir=/tmp/s"]).unwrap();
+    assert_eq!(
+        c.sources.state_dir.as_deref(),
+        Some(std::path::Path::new("/tmp/s"))
+    );
+}

@@ -394,7 +394,7 @@ pub fn serve_until_signal(cfg: &ServeConfig, ctx: EvalContext) -> Result<Summary
         let metrics = Arc::new(Metrics::default());
         let outs = crate::outputs::build(&cfg.outputs, cfg.settings.json_output, &metrics)?;
         let mut server = Server::start_with_metrics(cfg, ctx, outs, metrics).await?;
-        crate::cloud::start_sources(cfg, &mut server).await?;
+        crate::sources::start_configured(&mut server, cfg)?;
         if let Err(e) = shutdown::reopen_on_sighup(server.reopen_flag()) {
             tracing::warn!("SIGHUP handling unavailable: {e}");
         }

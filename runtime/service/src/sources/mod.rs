@@ -39,6 +39,8 @@
 
 pub mod checkpoint;
 pub mod driver;
+pub mod file;
+pub mod follow;
 pub mod stats;
 
 use bytes::Bytes;
@@ -119,4 +121,29 @@ pub trait Source: Send + 'static {
         &mut self,
         done: Vec<Self::Position>,
     ) -> impl Future<Output = Result<(), SourceError>> + Send;
+}
+
+/// Starts the pull sources `cfg` configures on `server`, and sets when a failing source makes
+/// `/healthz` unhealthy.
+pub fn start_configured(
+    server: &mut crate::server::Server,
+    cfg: &crate::config::ServeConfig,
+) -> Result<(), String> {
+    let sc = &cfg.sources;
+    server
+        .metrics()
+        .sources
+        .set_unhealthy_after(Some(sc.unhealthy_after));
+    if let Some(dir) = &sc.state_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("kaudit.state_dir: cannot create {}: {e}", dir.display()))?;
+    }
+    for f in &sc.files {
+        let src =
+            file::FileSource::open(&f.path, sc.state_dir.as_deref(), cfg.limits.max_batch_size)
+                .map_err(|e| format!("{}: {e}", f.origin))?;
+        tracing::info!(path = %f.path.display(), "following the audit log file");
+        server.add_source(src);
+    }
+    crate::cloud::start(server, cfg)
 }

@@ -77,8 +77,18 @@ pub trait PageSource: Send {
     ) -> impl std::future::Future<Output = Result<client::Page, CallError>> + Send;
 }
 
-/// The SDK client as a [`PageSource`].
-pub struct CloudWatch(pub aws_sdk_cloudwatchlogs::Client);
+/// The SDK client as a [`PageSource`], built on first use (loading the SDK's configuration may call
+/// the instance-metadata service, which must not hold up the server's start).
+pub struct CloudWatch {
+    cfg: EksConfig,
+    client: Option<aws_sdk_cloudwatchlogs::Client>,
+}
+
+impl CloudWatch {
+    pub fn new(cfg: EksConfig) -> CloudWatch {
+        CloudWatch { cfg, client: None }
+    }
+}
 
 impl PageSource for CloudWatch {
     async fn fetch(
@@ -88,7 +98,11 @@ impl PageSource for CloudWatch {
         next_token: Option<String>,
         limit: i32,
     ) -> Result<client::Page, CallError> {
-        client::fetch_page(&self.0, log_group, start, next_token, limit).await
+        let client = match &self.client {
+            Some(c) => c,
+            None => self.client.insert(client::connect(&self.cfg).await),
+        };
+        client::fetch_page(client, log_group, start, next_token, limit).await
     }
 }
 

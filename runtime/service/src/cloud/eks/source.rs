@@ -19,11 +19,11 @@ pub fn source_name(cfg: &EksConfig) -> String {
 }
 
 impl EksSource<CloudWatch> {
-    /// Connects to CloudWatch Logs (the SDK's configuration chain) and resumes from the checkpoint in
+    /// The source on CloudWatch Logs (the SDK's configuration chain), resuming from the checkpoint in
     /// `state_dir`, if there is one.
-    pub async fn open(cfg: EksConfig, state_dir: Option<&Path>) -> Result<Self, String> {
-        let client = super::client::connect(&cfg).await;
-        EksSource::with_pages(cfg, CloudWatch(client), state_dir)
+    pub fn open(cfg: EksConfig, state_dir: Option<&Path>) -> Result<Self, String> {
+        let pages = CloudWatch::new(cfg.clone());
+        EksSource::with_pages(cfg, pages, state_dir)
     }
 }
 

@@ -1,21 +1,28 @@
 //! Replaying audit logs: JSON Lines files (the kube-apiserver log backend format), plain or gzip-compressed,
 //! or stdin, through an engine, writing alerts (spec §5.2).
 //!
-//! Each non-blank line is one document: an Event, an EventList or an array of those (`ingest`). Unlike
-//! Falco's file reader there is no 64 KiB line limit (a deliberate difference), and a bad line never stops
-//! the run: malformed, truncated, non-UTF-8 and non-audit lines are reported with `file:line` and skipped.
-//! Events without a parsable `stageTimestamp`, or larger than `maxEventSize`, are dropped and counted, as
-//! upstream drops them.
+//! Each non-blank line is one document (`input` also finds the documents of pretty-printed and
+//! concatenated JSON). A document is an Event, an EventList or an array of those (`ingest`), or, detected
+//! by its members unless `--input-format` forces one, a cloud export that `kaudit_engine::formats`
+//! converts: a GKE LogEntry (or an array of them), AKS diagnostic records, a CloudWatch Logs
+//! subscription document. Unlike Falco's file reader there is no 64 KiB line limit (a deliberate
+//! difference), and a bad line never stops the run: malformed, truncated, non-UTF-8 and non-audit lines
+//! are reported with `file:line` and skipped. Events without a parsable `stageTimestamp`, or larger than
+//! `maxEventSize`, are dropped and counted, as upstream drops them; so are cloud records that carry no
+//! audit event, by reason.
+
+pub mod follow;
+pub mod input;
+
+pub use input::{open_input, Input};
 
 use kaudit_engine::alert::AlertFormat;
 use kaudit_engine::engine::{Engine, Plan};
 use kaudit_engine::event::Event;
+use kaudit_engine::formats::{self, Converted, Format};
 use kaudit_engine::ingest;
-use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
-use std::rc::Rc;
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 /// A line that could not be used.
@@ -39,74 +46,10 @@ pub struct ReplayStats {
     pub alerts_per_rule: BTreeMap<String, u64>,
     /// Lines skipped as malformed / not audit data, in input order.
     pub bad_lines: Vec<LineError>,
-}
-
-/// An opened input: a line reader plus, for regular files, the (compressed) size and a counter of bytes
-/// consumed so far (for progress display).
-pub struct Input {
-    pub name: String,
-    pub reader: Box<dyn BufRead>,
-    pub size: Option<u64>,
-    pub consumed: Rc<Cell<u64>>,
-}
-
-struct Counting<R> {
-    inner: R,
-    count: Rc<Cell<u64>>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.set(self.count.get() + n as u64);
-        Ok(n)
-    }
-}
-
-impl Input {
-    /// An input over any reader (already decompressed), e.g. in-memory data.
-    pub fn from_reader(name: &str, reader: Box<dyn BufRead>) -> Input {
-        Input {
-            name: name.to_string(),
-            reader,
-            size: None,
-            consumed: Rc::new(Cell::new(0)),
-        }
-    }
-}
-
-/// Opens `path` (`-` = stdin); gzip input is detected by its magic bytes and decompressed.
-pub fn open_input(path: &str) -> io::Result<Input> {
-    let consumed = Rc::new(Cell::new(0));
-    let (raw, size, name): (Box<dyn Read>, Option<u64>, String) = if path == "-" {
-        (Box::new(io::stdin()), None, "<stdin>".to_string())
-    } else {
-        let f = File::open(path).map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
-        let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
-        (Box::new(f), size, path.to_string())
-    };
-    let mut buffered = BufReader::with_capacity(
-        1 << 16,
-        Counting {
-            inner: raw,
-            count: Rc::clone(&consumed),
-        },
-    );
-    let is_gzip = buffered.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn BufRead> = if is_gzip {
-        Box::new(BufReader::with_capacity(
-            1 << 16,
-            flate2::bufread::MultiGzDecoder::new(buffered),
-        ))
-    } else {
-        Box::new(buffered)
-    };
-    Ok(Input {
-        name,
-        reader,
-        size,
-        consumed,
-    })
+    /// Cloud records (GKE entries, AKS records, CloudWatch log events) read from converted documents.
+    pub records: u64,
+    /// Cloud records that carried no audit event, by reason.
+    pub records_dropped: BTreeMap<&'static str, u64>,
 }
 
 /// Feeds lines through an engine and writes alerts.
@@ -125,6 +68,8 @@ pub struct Replayer<'a> {
     pub max_event_size: usize,
     /// Flush the output after every event that alerted (for live streams such as a pipe on stdin).
     pub flush_each_event: bool,
+    /// The documents' format; `None` detects it for each document.
+    pub input_format: Option<Format>,
 }
 
 impl<'a> Replayer<'a> {
@@ -141,10 +86,11 @@ impl<'a> Replayer<'a> {
             progress: false,
             max_event_size: ingest::DEFAULT_MAX_EVENT_SIZE,
             flush_each_event: false,
+            input_format: None,
         }
     }
 
-    /// Reads every line of `input`. Alerts go to `out`, one diagnostic line per bad line to `diag`.
+    /// Reads every document of `input`. Alerts go to `out`, one diagnostic line per bad line to `diag`.
     /// Only I/O errors (reading the input, writing output) stop it.
     pub fn feed_input(
         &mut self,
@@ -157,22 +103,19 @@ impl<'a> Replayer<'a> {
         let mut last_progress = Instant::now();
         let mut line = Vec::with_capacity(1 << 14);
         let mut lineno = 0u64;
+        let mut seen_data = false;
         loop {
             line.clear();
-            let n = input.reader.read_until(b'\n', &mut line).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("{}: line {}: {e}", input.name, lineno + 1),
-                )
-            })?;
+            let n = read_line(input, lineno, &mut line)?;
             if n == 0 {
                 break;
             }
             lineno += 1;
-            if line.last() == Some(&b'\n') {
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
+            if !seen_data && !line.trim_ascii().is_empty() {
+                seen_data = true;
+                if input::is_unfinished_json(&line) {
+                    // A pretty-printed file: its documents span lines.
+                    return self.feed_rest_as_documents(input, lineno, line, out, diag);
                 }
             }
             self.feed_line(&input.name, lineno, &line, out, diag)?;
@@ -194,6 +137,44 @@ impl<'a> Replayer<'a> {
         Ok(())
     }
 
+    /// Reads the rest of `input` after its first line `first` (line `lineno`) and feeds its JSON values
+    /// one by one; when the text is not a sequence of JSON values, its lines are fed instead.
+    fn feed_rest_as_documents(
+        &mut self,
+        input: &mut Input,
+        lineno: u64,
+        first: Vec<u8>,
+        out: &mut dyn Write,
+        diag: &mut dyn Write,
+    ) -> io::Result<()> {
+        let mut text = first;
+        input
+            .reader
+            .read_to_end(&mut text)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", input.name)))?;
+        let line_at = |offset: usize| -> u64 {
+            // The first line is `lineno`; each line break before `offset` adds one.
+            let breaks = text.get(..offset).unwrap_or_default();
+            lineno + breaks.iter().filter(|&&b| b == b'\n').count() as u64
+        };
+        match input::concatenated_values(&text, 1) {
+            Some(ranges) => {
+                for r in ranges {
+                    let at = line_at(r.start);
+                    let doc = text.get(r).unwrap_or_default();
+                    self.feed_line(&input.name, at, doc, out, diag)?;
+                }
+            }
+            None => {
+                for (i, l) in text.split(|&b| b == b'\n').enumerate() {
+                    let l = l.strip_suffix(b"\r").unwrap_or(l);
+                    self.feed_line(&input.name, lineno + i as u64, l, out, diag)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Processes one line (without its line break).
     pub fn feed_line(
         &mut self,
@@ -207,38 +188,139 @@ impl<'a> Replayer<'a> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
-        let bad = |stats: &mut ReplayStats, diag: &mut dyn Write, msg: String| -> io::Result<()> {
-            writeln!(diag, "kaudit: {source}:{lineno}: {msg}")?;
-            stats.bad_lines.push(LineError {
-                source: source.to_string(),
-                line: lineno,
-                msg,
-            });
-            Ok(())
-        };
         if let Err(e) = std::str::from_utf8(line) {
-            return bad(
-                &mut self.stats,
-                diag,
-                format!("not valid UTF-8 (at byte {})", e.valid_up_to()),
-            );
+            let msg = format!("not valid UTF-8 (at byte {})", e.valid_up_to());
+            return self.bad_line(source, lineno, msg, diag);
         }
-        let split = match ingest::split_document(line, self.max_event_size) {
-            Ok(split) => split,
-            Err(e) => return bad(&mut self.stats, diag, e.to_string()),
-        };
+        let at = Place { source, lineno };
+        match self.input_format {
+            None | Some(Format::Audit) => match ingest::split_tape(line, self.max_event_size) {
+                Ok(split) => self.eval_split(at, None, line, &split, out, diag),
+                Err(e) if self.input_format.is_some() => {
+                    self.bad_line(source, lineno, e.to_string(), diag)
+                }
+                Err(e) => self.feed_other(at, line, e, out, diag),
+            },
+            Some(f) => match formats::convert(Some(f), line, self.max_event_size) {
+                Ok(c) => self.eval_converted(at, c, out, diag),
+                Err(msg) => match input::concatenated_values(line, 2) {
+                    Some(ranges) => {
+                        for r in ranges {
+                            let doc = line.get(r).unwrap_or_default();
+                            match formats::convert(Some(f), doc, self.max_event_size) {
+                                Ok(c) => self.eval_converted(at, c, out, diag)?,
+                                Err(msg) => self.bad_line(source, lineno, msg, diag)?,
+                            }
+                        }
+                        Ok(())
+                    }
+                    None => self.bad_line(source, lineno, msg, diag),
+                },
+            },
+        }
+    }
+
+    /// A line that is not an audit document: a cloud export, several documents written one after the
+    /// other, or a bad line (reported with the audit parser's message, as before formats existed).
+    fn feed_other(
+        &mut self,
+        at: Place<'_>,
+        line: &[u8],
+        audit_err: ingest::IngestError,
+        out: &mut dyn Write,
+        diag: &mut dyn Write,
+    ) -> io::Result<()> {
+        if audit_err.msg == ingest::NOT_RECOGNIZED {
+            if let Ok(c) = formats::convert(None, line, self.max_event_size) {
+                return self.eval_converted(at, c, out, diag);
+            }
+        } else if let Some(ranges) = input::concatenated_values(line, 2) {
+            for r in ranges {
+                let doc = line.get(r).unwrap_or_default();
+                match ingest::split_tape(doc, self.max_event_size) {
+                    Ok(split) => self.eval_split(at, None, doc, &split, out, diag)?,
+                    Err(e) if e.msg == ingest::NOT_RECOGNIZED => {
+                        match formats::convert(None, doc, self.max_event_size) {
+                            Ok(c) => self.eval_converted(at, c, out, diag)?,
+                            Err(_) => self.bad_line(at.source, at.lineno, e.to_string(), diag)?,
+                        }
+                    }
+                    Err(e) => self.bad_line(at.source, at.lineno, e.to_string(), diag)?,
+                }
+            }
+            return Ok(());
+        }
+        self.bad_line(at.source, at.lineno, audit_err.to_string(), diag)
+    }
+
+    fn bad_line(
+        &mut self,
+        source: &str,
+        lineno: u64,
+        msg: String,
+        diag: &mut dyn Write,
+    ) -> io::Result<()> {
+        writeln!(diag, "kaudit: {source}:{lineno}: {msg}")?;
+        self.stats.bad_lines.push(LineError {
+            source: source.to_string(),
+            line: lineno,
+            msg,
+        });
+        Ok(())
+    }
+
+    /// Evaluates the audit documents a cloud export held, counting its dropped records.
+    fn eval_converted(
+        &mut self,
+        at: Place<'_>,
+        c: Converted,
+        out: &mut dyn Write,
+        diag: &mut dyn Write,
+    ) -> io::Result<()> {
+        self.stats.records += c.records;
+        for (why, n) in &c.dropped {
+            *self.stats.records_dropped.entry(why).or_insert(0) += n;
+        }
+        for (k, doc) in c.docs.iter().enumerate() {
+            match ingest::split_tape(doc, self.max_event_size) {
+                Ok(split) => self.eval_split(at, Some(k + 1), doc, &split, out, diag)?,
+                Err(e) => {
+                    *self.stats.records_dropped.entry("not_audit").or_insert(0) += 1;
+                    writeln!(
+                        diag,
+                        "kaudit: {}:{}: record {}: {e}",
+                        at.source,
+                        at.lineno,
+                        k + 1
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Evaluates the events of one split document (`record`: its place in a cloud export).
+    fn eval_split(
+        &mut self,
+        at: Place<'_>,
+        record: Option<usize>,
+        doc: &[u8],
+        split: &ingest::DocTape,
+        out: &mut dyn Write,
+        diag: &mut dyn Write,
+    ) -> io::Result<()> {
+        let rec = record.map_or(String::new(), |k| format!("record {k}: "));
         for dropped in &split.dropped {
             self.stats.dropped_events += 1;
-            writeln!(diag, "kaudit: {source}:{lineno}: event dropped: {dropped}")?;
+            writeln!(
+                diag,
+                "kaudit: {}:{}: {rec}event dropped: {dropped}",
+                at.source, at.lineno
+            )?;
         }
-        for mut ev in split.events {
+        for mut ev in split.events(doc) {
+            // split_tape accepted only events with a valid time.
             let Some(time_ns) = ev.time_ns() else {
-                // split_document already drops these; kept so an event never evaluates without a time.
-                self.stats.dropped_events += 1;
-                writeln!(
-                    diag,
-                    "kaudit: {source}:{lineno}: event dropped: no valid stageTimestamp"
-                )?;
                 continue;
             };
             ev.set_num(self.next_num);
@@ -287,6 +369,30 @@ impl<'a> Replayer<'a> {
     }
 }
 
+/// Where a document came from, for diagnostics.
+#[derive(Debug, Clone, Copy)]
+struct Place<'s> {
+    source: &'s str,
+    lineno: u64,
+}
+
+/// Reads one line (without its line break) into `line`; 0 at the end of the input.
+fn read_line(input: &mut Input, lineno: u64, line: &mut Vec<u8>) -> io::Result<usize> {
+    let n = input.reader.read_until(b'\n', line).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("{}: line {}: {e}", input.name, lineno + 1),
+        )
+    })?;
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    }
+    Ok(n)
+}
+
 /// Writes the end-of-run summary (events, alerts per rule, skipped lines).
 pub fn write_summary(stats: &ReplayStats, diag: &mut dyn Write) -> io::Result<()> {
     writeln!(
@@ -297,6 +403,24 @@ pub fn write_summary(stats: &ReplayStats, diag: &mut dyn Write) -> io::Result<()
         stats.bad_lines.len(),
         stats.dropped_events
     )?;
+    if stats.records > 0 {
+        let dropped: u64 = stats.records_dropped.values().sum();
+        let why: Vec<String> = stats
+            .records_dropped
+            .iter()
+            .map(|(w, n)| format!("{w}={n}"))
+            .collect();
+        let why = if why.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", why.join(", "))
+        };
+        writeln!(
+            diag,
+            "  cloud records: {} read, {dropped} without an audit event{why}",
+            stats.records
+        )?;
+    }
     for (rule, n) in &stats.alerts_per_rule {
         writeln!(diag, "  {n:>8}  {rule}")?;
     }

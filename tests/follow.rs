@@ -1,0 +1,389 @@
+//! Following the API server's log backend: `kaudit replay --follow` and `kaudit serve` with Falco's
+//! `open_params: file://...`, on real files that are written, rotated (rename-and-create while the writer
+//! keeps writing, copy-truncate) and left with a partial last line, with a restart in the middle: every
+//! event alerts exactly once.
+
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const KAUDIT: &str = env!("CARGO_BIN_EXE_kaudit");
+const RULES: &str = "- rule: every create\n  desc: d\n  condition: ka.verb = create\n  output: id=%ka.auditid\n  priority: WARNING\n  source: k8s_audit\n";
+/// Generous bound for "the alerts show up" (the follower polls every 100 ms).
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Scratch(PathBuf);
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+fn scratch(name: &str) -> Scratch {
+    let d = std::env::temp_dir().join(format!("kaudit-follow-e2e-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    Scratch(d)
+}
+
+fn event(id: usize) -> String {
+    format!(
+        r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"ev-{id}","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/configmaps","verb":"create","user":{{"username":"writer"}},"objectRef":{{"resource":"configmaps","namespace":"default","name":"c{id}"}},"responseStatus":{{"code":201}},"requestReceivedTimestamp":"2024-03-05T10:00:00.000000Z","stageTimestamp":"2024-03-05T10:00:00.000001Z"}}"#
+    )
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// Appends events `ids` one line each, a few milliseconds apart (a live writer).
+fn write_events(path: &Path, ids: std::ops::Range<usize>) {
+    for id in ids {
+        append(path, &format!("{}\n", event(id)));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A running kaudit whose stdout lines are collected.
+struct Running {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .env("TZ", "UTC")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits until `n` alert lines in total were seen.
+    fn wait_for(&mut self, n: usize) {
+        let t0 = Instant::now();
+        while self.seen.len() < n {
+            let left = WAIT.saturating_sub(t0.elapsed());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(_) => panic!(
+                    "only {} of {n} alerts after {WAIT:?}: {:?}",
+                    self.seen.len(),
+                    self.seen.last()
+                ),
+            }
+        }
+    }
+
+    /// SIGTERM, then the exit status must be 0; returns every alert line.
+    fn stop(mut self) -> Vec<String> {
+        let st = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let t0 = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(t0.elapsed() < WAIT, "kaudit did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "exit status {status}");
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            self.seen.push(l);
+        }
+        std::mem::take(&mut self.seen)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How often each event id alerted.
+fn counts(alerts: &[String]) -> BTreeMap<usize, usize> {
+    let mut m = BTreeMap::new();
+    for a in alerts {
+        let id = a
+            .split("id=ev-")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|s| s.trim_end_matches(['"', '}']).parse().ok())
+            .unwrap_or_else(|| panic!("no event id in {a}"));
+        *m.entry(id).or_insert(0) += 1;
+    }
+    m
+}
+
+fn assert_exactly_once(alerts: &[String], n: usize) {
+    let c = counts(alerts);
+    let missing: Vec<_> = (0..n).filter(|i| !c.contains_key(i)).collect();
+    let repeated: Vec<_> = c.iter().filter(|(_, &k)| k > 1).collect();
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    assert!(repeated.is_empty(), "repeated: {repeated:?}");
+    assert_eq!(c.len(), n);
+}
+
+fn replay_follow(rules: &Path, log: &Path, state: &Path) -> Running {
+    let mut cmd = Command::new(KAUDIT);
+    cmd.args(["replay", "-q", "--follow", "-r"])
+        .arg(rules)
+        .arg("--state-dir")
+        .arg(state)
+        .arg(log);
+    Running::start(cmd)
+}
+
+#[test]
+fn replay_follow_survives_rotations_partial_lines_and_a_restart() {
+    let d = scratch("replay");
+    let rules = d.0.join("rules.yaml");
+    fs::write(&rules, RULES).unwrap();
+    let log = d.0.join("audit.log");
+    let state = d.0.join("state");
+    write_events(&log, 0..20);
+
+    let mut k = replay_follow(&rules, &log, &state);
+    k.wait_for(20);
+    // Rename-and-create while a writer keeps writing: the writer renames and reopens mid-stream.
+    let writer = {
+        let log = log.clone();
+        let rotated = d.0.join("audit-1.log");
+        std::thread::spawn(move || {
+            write_events(&log, 20..60);
+            fs::rename(&log, &rotated).unwrap();
+            write_events(&log, 60..100);
+        })
+    };
+    writer.join().unwrap();
+    k.wait_for(100);
+    // A partial last line: half an event, then (later) the rest.
+    let half = event(100);
+    let (a, b) = half.split_at(half.len() / 2);
+    append(&log, a);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(k.seen.len(), 100, "a partial line is not evaluated");
+    append(&log, &format!("{b}\n"));
+    k.wait_for(101);
+    // Copy-truncate, once the follower has read everything.
+    fs::copy(&log, d.0.join("audit-2.log")).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    write_events(&log, 101..120);
+    k.wait_for(120);
+    let mut all = k.stop();
+
+    // While stopped: more events, a rotation, more events.
+    write_events(&log, 120..130);
+    fs::rename(&log, d.0.join("audit-3.log")).unwrap();
+    write_events(&log, 130..140);
+    let mut k = replay_follow(&rules, &log, &state);
+    k.wait_for(20);
+    write_events(&log, 140..150);
+    k.wait_for(30);
+    all.extend(k.stop());
+    assert_exactly_once(&all, 150);
+}
+
+#[test]
+fn replay_follow_without_a_state_dir_says_what_a_restart_loses() {
+    let d = scratch("nostate");
+    let rules = d.0.join("rules.yaml");
+    fs::write(&rules, RULES).unwrap();
+    let log = d.0.join("audit.log");
+    write_events(&log, 0..3);
+    let child = Command::new(KAUDIT)
+        .args(["replay", "-q", "--follow", "-r"])
+        .arg(&rules)
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut k = Running {
+        child,
+        lines: mpsc::channel().1,
+        seen: Vec::new(),
+    };
+    let mut err = k.child.stderr.take().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(k.child.id().to_string())
+        .status();
+    let mut text = String::new();
+    err.read_to_string(&mut text).unwrap();
+    assert_eq!(text.matches("no state directory").count(), 1, "{text}");
+    assert!(text.contains("read again from its start"), "{text}");
+    let mut out = String::new();
+    k.child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(out.lines().count(), 3, "{out}");
+}
+
+/// `kaudit serve` following a file (Falco's k8saudit `open_params: file://...`), webhook on an ephemeral
+/// port for /metrics and /healthz.
+fn serve_follow(rules: &Path, cfg: &Path) -> (Running, u16, Arc<Mutex<Vec<String>>>) {
+    let mut cmd = Command::new(KAUDIT);
+    cmd.args(["serve", "-c"]).arg(cfg).arg("-r").arg(rules);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (ptx, prx) = mpsc::channel();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let keep = log.clone();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            eprintln!("[serve] {line}");
+            if let Some(rest) = line
+                .split("listening for audit events addr=127.0.0.1:")
+                .nth(1)
+            {
+                let port: u16 = rest.split_whitespace().next().unwrap().parse().unwrap();
+                let _ = ptx.send(port);
+            }
+            keep.lock().unwrap().push(line);
+        }
+    });
+    let out = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let port = prx.recv_timeout(WAIT).expect("serve did not start");
+    (
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        },
+        port,
+        log,
+    )
+}
+
+fn get(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: k\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, resp)
+}
+
+#[test]
+fn serve_follows_a_file_with_checkpoints_across_a_restart() {
+    let d = scratch("serve");
+    let rules = d.0.join("rules.yaml");
+    fs::write(&rules, RULES).unwrap();
+    let log = d.0.join("audit.log");
+    let state = d.0.join("state");
+    let cfg = d.0.join("falco.yaml");
+    fs::write(
+        &cfg,
+        format!(
+            "webserver:\n  listen_address: 127.0.0.1\n  listen_port: 0\nplugins:\n  - name: k8saudit\n    library_path: libk8saudit.so\n    init_config: {{maxEventSize: 262144}}\n    open_params: \"file://{}\"\n  - name: json\n    library_path: libjson.so\nload_plugins: [k8saudit, json]\nkaudit:\n  state_dir: {}\n",
+            log.display(),
+            state.display()
+        ),
+    )
+    .unwrap();
+    write_events(&log, 0..30);
+    let (mut k, port, _) = serve_follow(&rules, &cfg);
+    k.wait_for(30);
+    let writer = {
+        let log = log.clone();
+        let rotated = d.0.join("audit-1.log");
+        std::thread::spawn(move || {
+            write_events(&log, 30..60);
+            fs::rename(&log, &rotated).unwrap();
+            write_events(&log, 60..80);
+        })
+    };
+    writer.join().unwrap();
+    k.wait_for(80);
+    let (status, metrics) = get(port, "/metrics");
+    assert_eq!(status, 200);
+    let label = format!("{{source=\"file:{}\"}}", log.display());
+    assert!(
+        metrics.contains(&format!("kaudit_source_events_total{label} 80")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!("kaudit_source_checkpoint_age_seconds{label}")),
+        "{metrics}"
+    );
+    assert_eq!(get(port, "/healthz").0, 200);
+    let mut all = k.stop();
+    // The checkpoint file is there, written atomically (no temporary left behind).
+    let files: Vec<_> = fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+
+    write_events(&log, 80..90);
+    fs::rename(&log, d.0.join("audit-2.log")).unwrap();
+    write_events(&log, 90..100);
+    let (mut k, _, _) = serve_follow(&rules, &cfg);
+    k.wait_for(20);
+    all.extend(k.stop());
+    assert_exactly_once(&all, 100);
+}

@@ -61,7 +61,6 @@ impl GkeConfig {
         } else {
             format!("projects/{project}/subscriptions/{open}")
         };
-        let parts: Vec<&str> = subscription.split('/').collect();
         let name_ok = |s: &str| {
             !s.is_empty()
                 && s.len() <= 255
@@ -70,11 +69,10 @@ impl GkeConfig {
                         || matches!(b, b'-' | b'_' | b'.' | b'~' | b'+' | b'%')
                 })
         };
-        if parts.len() != 4
-            || parts[2] != "subscriptions"
-            || !name_ok(parts[1])
-            || !name_ok(parts[3])
-        {
+        let parts: Vec<&str> = subscription.split('/').collect();
+        let valid = matches!(parts.as_slice(), ["projects", project, "subscriptions", id]
+            if name_ok(project) && name_ok(id) && *id != ".." && *project != "..");
+        if !valid {
             return Err(ConfigError(format!(
                 "{at}.open_params: '{subscription}' is not a subscription name (projects/<project>/subscriptions/<id>)"
             )));

@@ -262,10 +262,9 @@ impl<S: PageSource> EksPoller<S> {
 
 /// The `auditID` of a (possibly broken) event text, for the truncation warning.
 fn audit_id(message: &str) -> Option<&str> {
-    let rest = &message[message.find("\"auditID\"")? + 9..];
+    let (_, rest) = message.split_once("\"auditID\"")?;
     let rest = rest.trim_start().strip_prefix(':')?.trim_start();
-    let rest = rest.strip_prefix('"')?;
-    let id = &rest[..rest.find('"')?];
+    let (id, _) = rest.strip_prefix('"')?.split_once('"')?;
     (id.len() <= 64).then_some(id)
 }
 

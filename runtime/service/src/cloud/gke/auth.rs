@@ -158,13 +158,15 @@ impl Credentials {
                 .await?
                 .json("metadata server token")?,
         };
-        let token = answer["access_token"]
-            .as_str()
+        let token = answer
+            .get("access_token")
+            .and_then(Value::as_str)
             .filter(|t| !t.is_empty() && t.len() < 8192)
             .ok_or("the token answer has no access_token")?
             .to_string();
-        let lifetime = answer["expires_in"]
-            .as_u64()
+        let lifetime = answer
+            .get("expires_in")
+            .and_then(Value::as_u64)
             .unwrap_or(3600)
             .clamp(60, 86_400);
         Ok((token, Duration::from_secs(lifetime)))
@@ -201,11 +203,16 @@ fn from_file(path: &Path) -> Result<Kind, String> {
     let text = std::fs::read(path).map_err(|e| format!("credentials file {at}: {e}"))?;
     let v: Value = serde_json::from_slice(&text)
         .map_err(|e| format!("credentials file {at}: not JSON: {e}"))?;
-    let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let token_uri = Some(s("token_uri"))
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| DEFAULT_TOKEN_URI.into());
-    match v["type"].as_str() {
+    match v.get("type").and_then(Value::as_str) {
         Some("service_account") => {
             let der = PrivatePkcs8KeyDer::from_pem_slice(s("private_key").as_bytes())
                 .map_err(|e| format!("credentials file {at}: private_key: {e}"))?;

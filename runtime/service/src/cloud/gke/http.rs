@@ -86,7 +86,11 @@ impl Answer {
     /// The body as JSON when the status is a success, else an error naming the call.
     pub fn json(self, what: &str) -> Result<serde_json::Value, String> {
         if !self.status.is_success() {
-            let text = String::from_utf8_lossy(&self.body[..self.body.len().min(500)]).into_owned();
+            let head = self
+                .body
+                .get(..self.body.len().min(500))
+                .unwrap_or_default();
+            let text = String::from_utf8_lossy(head).into_owned();
             return Err(format!(
                 "{what}: HTTP {}: {}",
                 self.status.as_u16(),

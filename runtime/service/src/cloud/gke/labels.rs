@@ -81,8 +81,8 @@ impl ClusterLabels {
             )
             .await?
             .json("Container API clusters.get")?;
-        Ok(v["resourceLabels"]
-            .as_object()
+        Ok(v.get("resourceLabels")
+            .and_then(Value::as_object)
             .map(|m| {
                 m.iter()
                     .filter(|(_, v)| v.is_string())

@@ -80,18 +80,22 @@ impl PubSub {
         };
         let mut out = Vec::with_capacity(list.len());
         for m in list {
-            let ack_id = m["ackId"].as_str().unwrap_or_default();
+            let field = |v: &'_ serde_json::Value, k: &str| -> String {
+                v.get(k)
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let ack_id = field(m, "ackId");
             if ack_id.is_empty() {
                 continue;
             }
-            let msg = &m["message"];
+            let msg = m.get("message").unwrap_or(&serde_json::Value::Null);
             // A message that is not base64 still has to be acknowledged (it can never be read).
-            let data = STANDARD
-                .decode(msg["data"].as_str().unwrap_or_default())
-                .unwrap_or_default();
+            let data = STANDARD.decode(field(msg, "data")).unwrap_or_default();
             out.push(Received {
-                ack_id: ack_id.to_string(),
-                message_id: msg["messageId"].as_str().unwrap_or_default().to_string(),
+                ack_id,
+                message_id: field(msg, "messageId"),
                 data,
             });
         }

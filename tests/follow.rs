@@ -54,6 +54,19 @@ fn write_events(path: &Path, ids: std::ops::Range<usize>) {
     }
 }
 
+/// A writer appends `before`, renames the log to `rotated` and goes on with `after` in a new file (the
+/// API server's own rotation), while kaudit follows.
+fn rotate_while_writing(
+    log: &Path,
+    rotated: &Path,
+    before: std::ops::Range<usize>,
+    after: std::ops::Range<usize>,
+) {
+    write_events(log, before);
+    fs::rename(log, rotated).unwrap();
+    write_events(log, after);
+}
+
 /// A running kaudit whose stdout lines are collected.
 struct Running {
     child: Child,
@@ -179,16 +192,7 @@ fn replay_follow_survives_rotations_partial_lines_and_a_restart() {
     let mut k = replay_follow(&rules, &log, &state);
     k.wait_for(20);
     // Rename-and-create while a writer keeps writing: the writer renames and reopens mid-stream.
-    let writer = {
-        let log = log.clone();
-        let rotated = d.0.join("audit-1.log");
-        std::thread::spawn(move || {
-            write_events(&log, 20..60);
-            fs::rename(&log, &rotated).unwrap();
-            write_events(&log, 60..100);
-        })
-    };
-    writer.join().unwrap();
+    rotate_while_writing(&log, &d.0.join("audit-1.log"), 20..60, 60..100);
     k.wait_for(100);
     // A partial last line: half an event, then (later) the rest.
     let half = event(100);
@@ -348,16 +352,7 @@ fn serve_follows_a_file_with_checkpoints_across_a_restart() {
     write_events(&log, 0..30);
     let (mut k, port, _) = serve_follow(&rules, &cfg);
     k.wait_for(30);
-    let writer = {
-        let log = log.clone();
-        let rotated = d.0.join("audit-1.log");
-        std::thread::spawn(move || {
-            write_events(&log, 30..60);
-            fs::rename(&log, &rotated).unwrap();
-            write_events(&log, 60..80);
-        })
-    };
-    writer.join().unwrap();
+    rotate_while_writing(&log, &d.0.join("audit-1.log"), 30..60, 60..80);
     k.wait_for(80);
     let (status, metrics) = get(port, "/metrics");
     assert_eq!(status, 200);
@@ -370,6 +365,13 @@ fn serve_follows_a_file_with_checkpoints_across_a_restart() {
         metrics.contains(&format!("kaudit_source_checkpoint_age_seconds{label}")),
         "{metrics}"
     );
+    // The events are from 2024: the lag (now minus the newest event time) is more than a day.
+    let lag: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("kaudit_source_lag_seconds{label} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no lag metric: {metrics}"));
+    assert!(lag > 86_400.0, "{lag}");
     assert_eq!(get(port, "/healthz").0, 200);
     let mut all = k.stop();
     // The checkpoint file is there, written atomically (no temporary left behind).
@@ -386,4 +388,32 @@ fn serve_follows_a_file_with_checkpoints_across_a_restart() {
     k.wait_for(20);
     all.extend(k.stop());
     assert_exactly_once(&all, 100);
+}
+
+#[test]
+fn replay_follow_after_a_crash_resumes_at_the_checkpoint() {
+    let d = scratch("crash");
+    let rules = d.0.join("rules.yaml");
+    fs::write(&rules, RULES).unwrap();
+    let log = d.0.join("audit.log");
+    let state = d.0.join("state");
+    write_events(&log, 0..10);
+    let mut k = replay_follow(&rules, &log, &state);
+    k.wait_for(10);
+    // The checkpoint follows the flush of the alerts within one poll round; then a hard crash.
+    std::thread::sleep(Duration::from_millis(500));
+    k.child.kill().unwrap();
+    k.child.wait().unwrap();
+    while let Ok(l) = k.lines.recv_timeout(Duration::from_millis(200)) {
+        k.seen.push(l);
+    }
+    let mut all = std::mem::take(&mut k.seen);
+    drop(k);
+    write_events(&log, 10..15);
+    fs::rename(&log, d.0.join("audit-1.log")).unwrap();
+    write_events(&log, 15..20);
+    let mut k = replay_follow(&rules, &log, &state);
+    k.wait_for(10);
+    all.extend(k.stop());
+    assert_exactly_once(&all, 20);
 }

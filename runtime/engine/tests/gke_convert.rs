@@ -3,6 +3,14 @@
 //! AuditLog JSON (Cloud Logging's export format); expected values are derived from the plugin's rules,
 //! not from kaudit's output.
 
+// Test code: a panic is a failed test. The no-panic lints in Cargo.toml are for production code.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use kaudit_engine::formats::gke::{convert_entry_bytes, object_ref, verb, GkeDrop, ObjectRef};
 use kaudit_engine::formats::{convert, Format};
 use kaudit_engine::ingest::DEFAULT_MAX_EVENT_SIZE;

@@ -2,6 +2,14 @@
 //! acknowledged in production order only once their events were evaluated and their alerts handed to
 //! the outputs, not-audit documents are counted, and a failing source turns /healthz unhealthy.
 
+// Test code: a panic is a failed test. The no-panic lints in Cargo.toml are for production code.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod server_support;
 
 use bytes::Bytes;

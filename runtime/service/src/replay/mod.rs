@@ -22,8 +22,11 @@ use kaudit_engine::event::Event;
 use kaudit_engine::formats::{self, Converted, Format};
 use kaudit_engine::ingest;
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::time::{Duration, Instant};
+
+/// Largest input read whole as pretty-printed JSON (JSON Lines input has no such limit).
+const MAX_DOCUMENT_BYTES: u64 = 1 << 30;
 
 /// A line that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,10 +151,20 @@ impl<'a> Replayer<'a> {
         diag: &mut dyn Write,
     ) -> io::Result<()> {
         let mut text = first;
-        input
-            .reader
+        (&mut input.reader)
+            .take(MAX_DOCUMENT_BYTES)
             .read_to_end(&mut text)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", input.name)))?;
+        if text.len() as u64 >= MAX_DOCUMENT_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{}: a pretty-printed document larger than {} MiB: split it into JSON Lines",
+                    input.name,
+                    MAX_DOCUMENT_BYTES >> 20
+                ),
+            ));
+        }
         let line_at = |offset: usize| -> u64 {
             // The first line is `lineno`; each line break before `offset` adds one.
             let breaks = text.get(..offset).unwrap_or_default();

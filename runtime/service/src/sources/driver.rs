@@ -7,6 +7,8 @@ use super::{Next, Source};
 use crate::server::http::{self, AppState};
 use crate::server::metrics::EventDrop;
 use bytes::Bytes;
+use kaudit_engine::event::Event;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
@@ -209,6 +211,16 @@ async fn queue_doc(
     }
     if split.invalid > 0 {
         stats.dropped("invalid_event", split.invalid);
+    }
+    // Lag: the newest event time, for sources whose records carry no time of their own.
+    if let Some(newest) = split
+        .roots
+        .iter()
+        .filter_map(|&root| Event::from_tape(&doc, Cow::Borrowed(&split.tape), root).ok())
+        .filter_map(|ev| ev.time_ns())
+        .max()
+    {
+        stats.saw_record_time(newest);
     }
     let n = split.roots.len() as u64;
     m.events_received

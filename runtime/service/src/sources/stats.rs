@@ -52,8 +52,13 @@ impl SourceStats {
             self.dropped(why, n);
         }
         if let Some(t) = b.newest_record_ns {
-            self.newest_record_ns.fetch_max(t, Relaxed);
+            self.saw_record_time(t);
         }
+    }
+
+    /// A record (or event) of this time (ns since the epoch) was read.
+    pub fn saw_record_time(&self, ns: u64) {
+        self.newest_record_ns.fetch_max(ns, Relaxed);
     }
 
     pub fn dropped(&self, why: &'static str, n: u64) {
@@ -82,6 +87,9 @@ impl SourceStats {
         lock(&self.failing_since).map(|t| t.elapsed())
     }
 }
+
+/// A counter family: metric name, help text, and how to read it from a source.
+type Counter = (&'static str, &'static str, fn(&SourceStats) -> u64);
 
 /// Every source of a running server.
 #[derive(Debug, Default)]
@@ -127,28 +135,27 @@ impl Registry {
         let now_ns = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        let families: [(&str, &str, &str); 3] = [
+        let counters: [Counter; 3] = [
             (
                 "kaudit_source_records_read_total",
-                "counter",
                 "Records read by the source (lines, log entries, messages).",
+                |s| s.records.load(Relaxed),
             ),
             (
                 "kaudit_source_documents_total",
-                "counter",
                 "Audit documents the source's records became.",
+                |s| s.documents.load(Relaxed),
             ),
             (
                 "kaudit_source_events_total",
-                "counter",
                 "Events from the source queued for evaluation.",
+                |s| s.events.load(Relaxed),
             ),
         ];
-        for (i, (name, kind, help)) in families.iter().enumerate() {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (name, help, value) in counters {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
             for s in sources.iter() {
-                let v = [&s.records, &s.documents, &s.events][i].load(Relaxed);
-                let _ = writeln!(o, "{name}{{source=\"{}\"}} {v}", escape(&s.name));
+                let _ = writeln!(o, "{name}{{source=\"{}\"}} {}", escape(&s.name), value(s));
             }
         }
         let _ = writeln!(o, "# HELP kaudit_source_dropped_total Records or events the source dropped, by reason.\n# TYPE kaudit_source_dropped_total counter");

@@ -1,7 +1,7 @@
 //! GKE end to end: `kaudit serve` configured like Falco's k8saudit-gke plugin pulls LogEntry messages
 //! from a Pub/Sub subscription (through `PUBSUB_EMULATOR_HOST`) and must raise exactly the alerts
-//! `kaudit replay` raises for the Events those LogEntries convert to, acknowledging each message once
-//! its alerts are out.
+//! `kaudit replay` raises for the same LogEntries (one per line), acknowledging each message once its
+//! alerts are out.
 //! Google's emulator cannot be installed here, so the subscription is a stand-in written below that
 //! speaks the REST calls kaudit uses (`:pull`, `:acknowledge`) with Pub/Sub's delivery rules: a pulled
 //! message is out for the ack deadline, then delivered again (with a new ack ID) unless acknowledged.
@@ -238,15 +238,6 @@ fn log_entries(first: usize, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// The audit Events the entries convert to (the converter has its own field-by-field tests); their
-/// replay gives the alerts serve must raise.
-fn converted(entries: &[String]) -> Vec<String> {
-    entries
-        .iter()
-        .map(|e| kaudit_engine::formats::gke::convert_entry_bytes(e.as_bytes(), 1 << 20).unwrap())
-        .collect()
-}
-
 fn write_config(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("falco.yaml");
     std::fs::write(
@@ -293,7 +284,7 @@ fn gke_alerts_match_replay_and_every_message_is_acknowledged_once() {
         .as_bytes(),
     );
     standin.publish("x-garbage", b"\x00not json");
-    let expected = replay(&converted(&entries), &dir);
+    let expected = replay(&entries, &dir);
     assert_eq!(
         expected.len(),
         entries.len(),
@@ -326,7 +317,7 @@ fn unacknowledged_messages_are_delivered_again_after_a_crash_and_evaluated() {
     for (i, e) in entries.iter().enumerate() {
         standin.publish(&format!("m{i:04}"), e.as_bytes());
     }
-    let expected = replay(&converted(&entries), &dir);
+    let expected = replay(&entries, &dir);
     assert_eq!(
         expected.len(),
         entries.len(),

@@ -113,9 +113,7 @@ mod tests {
     use super::*;
 
     fn read(yaml: &str) -> (Result<EksConfig, ConfigError>, Vec<String>) {
-        let mut r = Reader::default();
-        let c = crate::cloud::tests::entry(yaml).and_then(|e| EksConfig::from_entry(&mut r, &e));
-        (c, r.warnings)
+        crate::cloud::tests::read(yaml, EksConfig::from_entry)
     }
 
     #[test]

@@ -107,9 +107,7 @@ mod tests {
     use super::*;
 
     fn read(yaml: &str) -> (Result<GkeConfig, ConfigError>, Vec<String>) {
-        let mut r = Reader::default();
-        let c = crate::cloud::tests::entry(yaml).and_then(|e| GkeConfig::from_entry(&mut r, &e));
-        (c, r.warnings)
+        crate::cloud::tests::read(yaml, GkeConfig::from_entry)
     }
 
     #[test]

@@ -95,4 +95,14 @@ pub(crate) mod tests {
         let mut s = read_sources(&mut Reader::default(), &root)?;
         Ok(s.cloud.remove(0))
     }
+
+    /// Reads one plugin entry with a typed reader; the result and the warnings.
+    pub fn read<T>(
+        plugin_yaml: &str,
+        typed: fn(&mut Reader, &CloudPluginConfig) -> Result<T, ConfigError>,
+    ) -> (Result<T, ConfigError>, Vec<String>) {
+        let mut r = Reader::default();
+        let c = entry(plugin_yaml).and_then(|e| typed(&mut r, &e));
+        (c, r.warnings)
+    }
 }

@@ -9,6 +9,7 @@
 
 use crate::cloud::eks_config::{EksConfig, STREAM_PREFIX};
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_cloudwatchlogs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudwatchlogs::Client;
@@ -38,17 +39,26 @@ pub struct Page {
 pub struct CallError(pub String);
 
 /// Builds the client. The SDK itself retries throttled and transient calls (standard mode: exponential
-/// back-off with jitter and a retry quota); the source adds its own slower back-off on top.
+/// back-off with jitter and a retry quota); the source driver adds its own slower back-off on top.
 pub async fn connect(cfg: &EksConfig) -> Client {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
+        // Short SDK retries: the source driver backs off further between failed polls, and a call
+        // that waits long holds back the acknowledgement of finished batches.
         .retry_config(
             RetryConfig::standard()
-                .with_max_attempts(5)
-                .with_max_backoff(Duration::from_secs(20)),
+                .with_max_attempts(3)
+                .with_max_backoff(Duration::from_secs(5)),
+        )
+        // A hung connection must not stall the source.
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .build(),
         );
     if let Some(region) = &cfg.region {
         loader = loader.region(Region::new(region.clone()));

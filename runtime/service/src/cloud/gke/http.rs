@@ -10,8 +10,9 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use std::time::Duration;
 
-/// Largest answer read (a pull of 1000 messages of up to 256 KiB each, base64, fits).
-pub const MAX_ANSWER: usize = 512 * 1024 * 1024;
+/// Largest answer read: a memory budget per call. A pull of audit-sized messages fits easily; a pull
+/// of larger messages that does not fit fails, and the source asks for fewer at a time.
+pub const MAX_ANSWER: usize = 64 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct Http {

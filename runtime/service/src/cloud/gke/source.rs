@@ -34,6 +34,9 @@ pub struct Delivery {
 pub struct GkeSource {
     name: String,
     max_messages: usize,
+    /// Messages asked for by the next pull: halved after a failed pull (an answer over the size budget
+    /// fails), doubled back after each good one.
+    pull_size: usize,
     max_event_size: usize,
     pubsub: PubSub,
     labels: Option<ClusterLabels>,
@@ -62,6 +65,7 @@ impl GkeSource {
         Ok(GkeSource {
             name: source_name(cfg),
             max_messages: cfg.max_messages,
+            pull_size: cfg.max_messages,
             max_event_size: cfg.max_event_size,
             pubsub: PubSub::new(&cfg.subscription, http.clone(), creds.clone()),
             labels: cfg
@@ -93,11 +97,16 @@ impl Source for GkeSource {
     }
 
     async fn next_batch(&mut self) -> Result<Next<Vec<Delivery>>, SourceError> {
-        let msgs = self
-            .pubsub
-            .pull(self.max_messages)
-            .await
-            .map_err(SourceError)?;
+        let msgs = match self.pubsub.pull(self.pull_size).await {
+            Ok(m) => {
+                self.pull_size = (self.pull_size * 2).min(self.max_messages);
+                m
+            }
+            Err(e) => {
+                self.pull_size = (self.pull_size / 2).max(1);
+                return Err(SourceError(e));
+            }
+        };
         if msgs.is_empty() {
             tokio::time::sleep(IDLE_WAIT).await;
             return Ok(Next::Idle);

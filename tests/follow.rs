@@ -31,6 +31,15 @@ fn scratch(name: &str) -> Scratch {
     Scratch(d)
 }
 
+/// A scratch folder with the rule file; the paths of the log and of the state directory in it.
+fn setup(name: &str) -> (Scratch, PathBuf, PathBuf, PathBuf) {
+    let d = scratch(name);
+    let rules = d.0.join("rules.yaml");
+    fs::write(&rules, RULES).unwrap();
+    let (log, state) = (d.0.join("audit.log"), d.0.join("state"));
+    (d, rules, log, state)
+}
+
 fn event(id: usize) -> String {
     format!(
         r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"ev-{id}","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/configmaps","verb":"create","user":{{"username":"writer"}},"objectRef":{{"resource":"configmaps","namespace":"default","name":"c{id}"}},"responseStatus":{{"code":201}},"requestReceivedTimestamp":"2024-03-05T10:00:00.000000Z","stageTimestamp":"2024-03-05T10:00:00.000001Z"}}"#
@@ -182,11 +191,7 @@ fn replay_follow(rules: &Path, log: &Path, state: &Path) -> Running {
 
 #[test]
 fn replay_follow_survives_rotations_partial_lines_and_a_restart() {
-    let d = scratch("replay");
-    let rules = d.0.join("rules.yaml");
-    fs::write(&rules, RULES).unwrap();
-    let log = d.0.join("audit.log");
-    let state = d.0.join("state");
+    let (d, rules, log, state) = setup("replay");
     write_events(&log, 0..20);
 
     let mut k = replay_follow(&rules, &log, &state);
@@ -228,10 +233,7 @@ fn replay_follow_survives_rotations_partial_lines_and_a_restart() {
 
 #[test]
 fn replay_follow_without_a_state_dir_says_what_a_restart_loses() {
-    let d = scratch("nostate");
-    let rules = d.0.join("rules.yaml");
-    fs::write(&rules, RULES).unwrap();
-    let log = d.0.join("audit.log");
+    let (_d, rules, log, _) = setup("nostate");
     write_events(&log, 0..3);
     let child = Command::new(KAUDIT)
         .args(["replay", "-q", "--follow", "-r"])
@@ -334,11 +336,7 @@ fn get(port: u16, path: &str) -> (u16, String) {
 
 #[test]
 fn serve_follows_a_file_with_checkpoints_across_a_restart() {
-    let d = scratch("serve");
-    let rules = d.0.join("rules.yaml");
-    fs::write(&rules, RULES).unwrap();
-    let log = d.0.join("audit.log");
-    let state = d.0.join("state");
+    let (d, rules, log, state) = setup("serve");
     let cfg = d.0.join("falco.yaml");
     fs::write(
         &cfg,
@@ -392,11 +390,7 @@ fn serve_follows_a_file_with_checkpoints_across_a_restart() {
 
 #[test]
 fn replay_follow_after_a_crash_resumes_at_the_checkpoint() {
-    let d = scratch("crash");
-    let rules = d.0.join("rules.yaml");
-    fs::write(&rules, RULES).unwrap();
-    let log = d.0.join("audit.log");
-    let state = d.0.join("state");
+    let (d, rules, log, state) = setup("crash");
     write_events(&log, 0..10);
     let mut k = replay_follow(&rules, &log, &state);
     k.wait_for(10);

@@ -92,6 +92,8 @@ pub fn run(args: Args) -> ExitCode {
                 queued = summary.events_queued,
                 evaluated = summary.events_evaluated,
                 alerts = summary.alerts,
+                events_undelivered = summary.events_undelivered,
+                alerts_undelivered = summary.alerts_undelivered,
                 "stopped"
             );
             ExitCode::SUCCESS

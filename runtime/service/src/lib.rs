@@ -5,6 +5,7 @@
 
 pub mod cloud;
 pub mod config;
+pub mod logging;
 pub mod outputs;
 pub mod replay;
 pub mod server;

@@ -226,7 +226,11 @@ async fn healthz_and_metrics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_and_vanishing_clients_are_cut_off_without_affecting_others() {
-    let (srv, out) = start_verb_server(&["kaudit.read_timeout_ms=1500"]).await;
+    let (srv, out) = start_verb_server(&[
+        "kaudit.read_timeout_ms=1500",
+        "kaudit.header_timeout_ms=1500",
+    ])
+    .await;
     let a = srv.addr();
 
     // 1. Sends half of its headers and stalls.

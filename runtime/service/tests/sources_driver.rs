@@ -1,6 +1,6 @@
 //! Pull sources on the shared pipeline: batches are split by the same ingest path as the webhook,
 //! acknowledged in production order only once their events were evaluated and their alerts handed to
-//! the outputs, not-audit documents are counted, and a failing source turns /healthz unhealthy.
+//! the outputs (seen by the output before the acknowledgement), not-audit documents are counted, and a failing source turns /healthz unhealthy.
 
 // Test code: a panic is a failed test. The no-panic lints in Cargo.toml are for production code.
 #![allow(
@@ -27,7 +27,9 @@ struct Scripted {
     batches: Vec<Vec<String>>,
     next: usize,
     metrics: Arc<Metrics>,
-    acks: Arc<Mutex<Vec<(usize, u64)>>>,
+    /// The lines the output was handed.
+    written: Arc<Mutex<Vec<String>>>,
+    acks: Arc<Mutex<Vec<(usize, u64, usize)>>>,
 }
 
 impl Source for Scripted {
@@ -51,9 +53,10 @@ impl Source for Scripted {
 
     async fn ack(&mut self, done: Vec<usize>) -> Result<(), SourceError> {
         let evaluated = self.metrics.events_evaluated.load(Relaxed);
+        let written = self.written.lock().unwrap().len();
         let mut acks = self.acks.lock().unwrap();
         for p in done {
-            acks.push((p, evaluated));
+            acks.push((p, evaluated, written));
         }
         Ok(())
     }
@@ -130,11 +133,13 @@ async fn batches_are_acknowledged_in_order_after_their_events_were_evaluated() {
     let total_events = id as u64;
     let acks = Arc::new(Mutex::new(Vec::new()));
     let acks2 = acks.clone();
+    let out_lines = out.lines.clone();
     let srv = start_with(&cfg, &out, move |s| {
         s.add_source(Scripted {
             batches: batches.clone(),
             next: 0,
             metrics: s.metrics(),
+            written: out_lines,
             acks: acks2,
         });
     })
@@ -164,7 +169,7 @@ async fn batches_are_acknowledged_in_order_after_their_events_were_evaluated() {
     );
     srv.stop().await;
     let acks = acks.lock().unwrap().clone();
-    let order: Vec<usize> = acks.iter().map(|(p, _)| *p).collect();
+    let order: Vec<usize> = acks.iter().map(|(p, _, _)| *p).collect();
     assert_eq!(order, (0..12).collect::<Vec<_>>(), "production order");
     // Events of batches 0..=p, counted the way they were built above.
     let events_through = |p: usize| -> u64 {
@@ -172,10 +177,16 @@ async fn batches_are_acknowledged_in_order_after_their_events_were_evaluated() {
             .map(|b| (b % 3 + 1) as u64 + if b == 5 { 2 } else { 0 })
             .sum()
     };
-    for (p, evaluated) in &acks {
+    for (p, evaluated, written) in &acks {
         assert!(
             *evaluated >= events_through(*p),
             "batch {p} acknowledged with only {evaluated} events evaluated"
+        );
+        // Every event but the one `get` (batch 5) alerts; all those alerts reached the output first.
+        let alerts = events_through(*p) - u64::from(*p >= 5);
+        assert!(
+            *written as u64 >= alerts,
+            "batch {p} acknowledged with only {written} of its {alerts} alerts handed to the output"
         );
     }
     // Every create alerted once (the one get did not).

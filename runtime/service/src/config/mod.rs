@@ -6,11 +6,13 @@
 //! handed to `settings::Settings`; everything else becomes the typed server/output configuration below.
 //! Unknown keys produce warnings; a known key with a value of the wrong type is an error naming the key.
 
+pub mod limits;
 pub(crate) mod read;
 pub mod sources;
 pub mod tree;
 
 use kaudit_engine::settings::Settings;
+pub use limits::ConnLimits;
 pub use sources::SourcesConfig;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -32,11 +34,10 @@ pub struct ServeConfig {
     pub outputs: OutputsConfig,
     pub auth: AuthConfig,
     pub pipeline: PipelineConfig,
+    /// Total time from SIGTERM/SIGINT to exit: finish requests, drain the queue, flush the outputs.
     pub shutdown_timeout: Duration,
-    /// Time allowed for a client to send request headers, a request body, or finish a TLS handshake.
-    pub read_timeout: Duration,
-    /// A connection on which nothing is received for this long is closed.
-    pub idle_timeout: Duration,
+    /// Connection budgets, deadlines and the body-byte budget (`kaudit.*`, README "Hardening").
+    pub conn: ConnLimits,
     pub log_level: String,
     /// Pull sources (files to follow, cloud plugins) and `kaudit.state_dir`.
     pub sources: SourcesConfig,
@@ -127,8 +128,6 @@ pub struct PipelineConfig {
     /// Alerts waiting for the outputs.
     pub output_queue_capacity: usize,
     pub retry_after_seconds: u64,
-    /// Open connections served at once; further clients wait in the kernel's accept queue.
-    pub max_connections: usize,
 }
 
 impl ServeConfig {
@@ -178,7 +177,8 @@ impl ServeConfig {
         let rules_files = r.str_list(root, "rules_files")?;
 
         let kaudit = root.child("kaudit").cloned().unwrap_or_default();
-        r.check_keys(&kaudit, "kaudit.", read::KAUDIT_KEYS, &[]);
+        let kaudit_keys = [read::KAUDIT_KEYS, limits::KEYS].concat();
+        r.check_keys(&kaudit, "kaudit.", &kaudit_keys, &[]);
         let auth_node = kaudit.child("auth").cloned().unwrap_or_default();
         r.check_keys(
             &auth_node,
@@ -226,17 +226,17 @@ impl ServeConfig {
                 .usize_or(root, "kaudit.output_queue_capacity", 4096)?
                 .max(1),
             retry_after_seconds: r.usize_or(root, "kaudit.retry_after_seconds", 1)? as u64,
-            max_connections: r.usize_or(root, "kaudit.max_connections", 1024)?.max(1),
         };
+        let conn = limits::read(&mut r, root)?;
+        if limits.max_batch_size > conn.max_body_bytes_per_address {
+            r.warn(format!(
+                "kaudit.max_body_bytes_per_address ({}) is smaller than the largest request body ({}): larger bodies get 413",
+                conn.max_body_bytes_per_address, limits.max_batch_size
+            ));
+        }
         let outputs = read_outputs(&mut r, root)?;
         let shutdown_timeout =
             Duration::from_millis(r.usize_or(root, "kaudit.shutdown_timeout_ms", 30_000)? as u64);
-        let read_timeout = Duration::from_millis(
-            r.usize_or(root, "kaudit.read_timeout_ms", 30_000)?.max(1) as u64,
-        );
-        let idle_timeout = Duration::from_millis(
-            r.usize_or(root, "kaudit.idle_timeout_ms", 120_000)?.max(1) as u64,
-        );
         let log_level = r.str_or(root, "kaudit.log_level", "info")?;
         if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
             return Err(ConfigError(format!(
@@ -252,8 +252,7 @@ impl ServeConfig {
             auth,
             pipeline,
             shutdown_timeout,
-            read_timeout,
-            idle_timeout,
+            conn,
             log_level,
             sources,
             warnings: r.warnings,

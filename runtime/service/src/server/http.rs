@@ -4,12 +4,16 @@
 //! status tells the API server the truth: 200 = every valid event will be evaluated; 503 + Retry-After =
 //! nothing was taken, send it again; 400/413/415/405/401/404 = this request is wrong as it is.
 
+use super::admission::{Admission, Denied};
 use super::auth::BearerToken;
+use super::body::{self, BodyError};
 use super::metrics::{EventDrop, Metrics, Refusal};
 use super::pipeline::Pipeline;
 use crate::config::IngestLimits;
+use crate::limited;
+use crate::logging::{quoted, LogGate};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
     HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
@@ -17,12 +21,21 @@ use hyper::header::{
 use hyper::{Method, Request, Response, StatusCode};
 use kaudit_engine::ingest::{self, SplitBody};
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Bodies larger than this are split on the blocking pool.
 const BLOCKING_SPLIT_BYTES: usize = 256 * 1024;
+/// Large bodies parsed at once. A parse (tape) can take up to 8 bytes per body byte before it is counted
+/// in the byte budget; smaller bodies parse inline, so at most one per I/O thread is in that state.
+pub const LARGE_SPLITS_AT_ONCE: usize = 2;
+
+/// Log causes a client can trigger at will (README "Hardening": rate-limited log lines).
+static UNAUTHORIZED: LogGate = LogGate::new("unauthorized");
+static EVENT_DROPPED: LogGate = LogGate::new("event_dropped");
+static OVER_BUDGET: LogGate = LogGate::new("body_budget");
 
 /// State shared by every connection.
 pub struct AppState {
@@ -33,11 +46,17 @@ pub struct AppState {
     pub retry_after_seconds: u64,
     /// Time allowed to receive a whole request body.
     pub body_timeout: Duration,
+    /// Connection and body-byte budgets.
+    pub admission: Arc<Admission>,
+    /// `LARGE_SPLITS_AT_ONCE` permits.
+    pub large_splits: tokio::sync::Semaphore,
     pub shutting_down: AtomicBool,
 }
 
 /// What a request handler knows about its listener and connection.
 pub struct ConnInfo {
+    /// The client's address (its body-byte budget).
+    pub peer: IpAddr,
     pub audit_paths: Arc<Vec<String>>,
     pub healthz_path: Arc<String>,
     /// `None` when client certificates are not required; else whether the presented chain verified.
@@ -130,7 +149,7 @@ async fn audit(req: Request<Incoming>, state: &AppState, conn: &ConnInfo) -> Res
         } else {
             "missing or untrusted client certificate"
         };
-        tracing::warn!("unauthorized audit request: {why}");
+        limited!(UNAUTHORIZED, warn, peer = %conn.peer, "unauthorized audit request: {why}");
         let mut r = refuse(
             state,
             Refusal::Unauthorized,
@@ -166,15 +185,10 @@ async fn audit(req: Request<Incoming>, state: &AppState, conn: &ConnInfo) -> Res
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return too_large(state, max);
-    }
-    let body = match tokio::time::timeout(
-        state.body_timeout,
-        Limited::new(req.into_body(), max).collect(),
-    )
-    .await
-    {
+    // The body's bytes are reserved before they are read (and held until its events are evaluated).
+    let mut budget = state.admission.body(conn.peer);
+    let read = body::read(req.into_body(), declared, max, &mut budget);
+    let body = match tokio::time::timeout(state.body_timeout, read).await {
         Err(_) => {
             let mut r = refuse(
                 state,
@@ -186,13 +200,11 @@ async fn audit(req: Request<Incoming>, state: &AppState, conn: &ConnInfo) -> Res
                 .insert(CONNECTION, HeaderValue::from_static("close"));
             return r;
         }
-        Ok(Err(e))
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
+        Ok(Err(BodyError::TooLarge | BodyError::Busy(Denied::Never))) => {
             return too_large(state, max)
         }
-        Ok(Err(e)) => {
+        Ok(Err(BodyError::Busy(why))) => return over_budget(state, conn, why),
+        Ok(Err(BodyError::Read(e))) => {
             return refuse(
                 state,
                 Refusal::ReadError,
@@ -200,11 +212,13 @@ async fn audit(req: Request<Incoming>, state: &AppState, conn: &ConnInfo) -> Res
                 format!("bad request: {e}"),
             )
         }
-        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Ok(b)) => b,
     };
     let max_event = state.limits.max_event_size;
     // Splitting a large batch takes a while: keep it off the I/O threads.
     let split = if body.len() > BLOCKING_SPLIT_BYTES {
+        // (The semaphore is never closed.)
+        let _slot = state.large_splits.acquire().await.ok();
         let b = body.clone();
         tokio::task::spawn_blocking(move || split(&b, max_event))
             .await
@@ -223,6 +237,13 @@ async fn audit(req: Request<Incoming>, state: &AppState, conn: &ConnInfo) -> Res
             )
         }
     };
+    // The parse (tape) is held with the body until evaluation: it counts against the same budget.
+    if let Err(why) = budget.grow(std::mem::size_of_val(split.tape.as_slice())) {
+        if why == Denied::Never {
+            return too_large(state, max);
+        }
+        return over_budget(state, conn, why);
+    }
     let (n, oversized, invalid) = (split.events.len() as u64, split.oversized, split.invalid);
     state
         .metrics
@@ -234,7 +255,10 @@ async fn audit(req: Request<Incoming>, state: &AppState, conn: &ConnInfo) -> Res
     for _ in 0..invalid {
         state.metrics.event_dropped(EventDrop::Invalid);
     }
-    match state.pipeline.submit(body, split.tape, split.roots) {
+    match state
+        .pipeline
+        .submit(body, split.tape, split.roots, Some(budget))
+    {
         Ok(()) => {
             state.metrics.requests_accepted.fetch_add(1, Relaxed);
             // Dropped events are reported to the sender too: resending would not help them.
@@ -276,6 +300,21 @@ fn too_large(state: &AppState, max: usize) -> Resp {
     r
 }
 
+/// 503 + Retry-After without reading the body; the connection is closed (its unread body is in the way).
+fn over_budget(state: &AppState, conn: &ConnInfo, why: Denied) -> Resp {
+    let scope = match why {
+        Denied::PerAddress => "this client's",
+        _ => "the server's",
+    };
+    limited!(OVER_BUDGET, warn, peer = %conn.peer, "request refused before reading its body: {scope} body-byte budget is in use");
+    unavailable(
+        state,
+        Refusal::OverBudget,
+        &format!("{scope} request-body budget is in use, retry later"),
+        true,
+    )
+}
+
 fn unavailable(state: &AppState, why: Refusal, msg: &str, close: bool) -> Resp {
     let mut r = refuse(state, why, StatusCode::SERVICE_UNAVAILABLE, msg.to_string());
     if let Ok(v) = HeaderValue::from_str(&state.retry_after_seconds.to_string()) {
@@ -292,7 +331,13 @@ fn unavailable(state: &AppState, why: Refusal, msg: &str, close: bool) -> Resp {
 pub fn split(body: &[u8], max_event: usize) -> Result<SplitBody, String> {
     let out = ingest::split_body(body, max_event)?;
     for d in &out.dropped {
-        tracing::warn!(offset = d.offset, "audit event dropped: {}", d.msg);
+        limited!(
+            EVENT_DROPPED,
+            warn,
+            offset = d.offset,
+            "audit event dropped: {}",
+            quoted(d.msg.as_bytes())
+        );
     }
     Ok(out)
 }

@@ -36,10 +36,12 @@ pub enum Refusal {
     NotFound,
     /// The body could not be read (client went away, timeout).
     ReadError,
+    /// 503: the body-byte budget (global or the client address's) had no room; nothing was read.
+    OverBudget,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 9] = [
+    const ALL: [Refusal; 10] = [
         Refusal::QueueFull,
         Refusal::ShuttingDown,
         Refusal::Unauthorized,
@@ -49,6 +51,7 @@ impl Refusal {
         Refusal::ContentType,
         Refusal::NotFound,
         Refusal::ReadError,
+        Refusal::OverBudget,
     ];
 
     pub fn label(self) -> &'static str {
@@ -62,6 +65,7 @@ impl Refusal {
             Refusal::ContentType => "content_type",
             Refusal::NotFound => "not_found",
             Refusal::ReadError => "read_error",
+            Refusal::OverBudget => "over_budget",
         }
     }
 
@@ -82,7 +86,7 @@ pub enum EventDrop {
 #[derive(Default)]
 pub struct Metrics {
     pub requests_accepted: AtomicU64,
-    refused: [AtomicU64; 9],
+    refused: [AtomicU64; 10],
     /// Events in accepted bodies (before per-event checks).
     pub events_received: AtomicU64,
     /// Events queued for evaluation.
@@ -96,6 +100,19 @@ pub struct Metrics {
     pub queue_depth: AtomicU64,
     /// Alerts waiting for the outputs.
     pub output_queue_depth: AtomicU64,
+    /// Connections closed at once because their address held its share (`per_address`), or more than an
+    /// even share when only the reserved slots were left (`reserve`).
+    pub connections_refused_per_address: AtomicU64,
+    pub connections_refused_share: AtomicU64,
+    /// Connections closed by a deadline: no complete first request head in time (`header`), or no
+    /// request for `idle_timeout` (`idle`).
+    pub connections_timed_out_header: AtomicU64,
+    pub connections_timed_out_idle: AtomicU64,
+    /// Connections open now, and the cap in force (fitted to the file-descriptor limit).
+    pub connections_open: AtomicU64,
+    pub connections_max: AtomicU64,
+    /// Request-body bytes reserved now (being received or queued for evaluation).
+    pub body_bytes_in_use: AtomicU64,
     alerts: Mutex<BTreeMap<(String, &'static str), u64>>,
     outputs: Mutex<BTreeMap<(String, &'static str), u64>>,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
@@ -244,6 +261,8 @@ impl Metrics {
             self.output_queue_depth.load(Relaxed),
         );
 
+        self.render_admission(&mut o);
+
         let _ = writeln!(
             o,
             "# HELP kaudit_alerts_total Alerts produced, by rule and priority."
@@ -292,6 +311,58 @@ impl Metrics {
         let _ = writeln!(o, "kaudit_eval_latency_seconds_count {n}");
         self.sources.render(&mut o);
         o
+    }
+}
+
+impl Metrics {
+    /// Connection budgets, deadlines, the body-byte budget and rate-limited log lines.
+    fn render_admission(&self, o: &mut String) {
+        let _ = writeln!(o, "# HELP kaudit_connections_closed_total Connections closed by an admission limit or deadline, by reason.");
+        let _ = writeln!(o, "# TYPE kaudit_connections_closed_total counter");
+        for (reason, c) in [
+            ("per_address", &self.connections_refused_per_address),
+            ("reserve", &self.connections_refused_share),
+            ("header_timeout", &self.connections_timed_out_header),
+            ("idle_timeout", &self.connections_timed_out_idle),
+        ] {
+            let _ = writeln!(
+                o,
+                "kaudit_connections_closed_total{{reason=\"{reason}\"}} {}",
+                c.load(Relaxed)
+            );
+        }
+        for (name, help, v) in [
+            (
+                "kaudit_connections_open",
+                "Connections open now.",
+                &self.connections_open,
+            ),
+            (
+                "kaudit_connections_max",
+                "Connection cap in force (kaudit.max_connections fitted to the open-files limit).",
+                &self.connections_max,
+            ),
+            (
+                "kaudit_body_bytes_in_use",
+                "Request-body bytes reserved now: being received or queued for evaluation.",
+                &self.body_bytes_in_use,
+            ),
+        ] {
+            let _ = writeln!(
+                o,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}",
+                v.load(Relaxed)
+            );
+        }
+        let _ = writeln!(o, "# HELP kaudit_log_lines_suppressed_total Log lines dropped by the per-cause rate limit, by cause.");
+        let _ = writeln!(o, "# TYPE kaudit_log_lines_suppressed_total counter");
+        for (cause, n) in crate::logging::suppressed_counts() {
+            let _ = writeln!(
+                o,
+                "kaudit_log_lines_suppressed_total{{cause=\"{}\"}} {n}",
+                escape_label(cause)
+            );
+        }
     }
 }
 

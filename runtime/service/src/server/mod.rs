@@ -1,10 +1,20 @@
 //! `kaudit serve`: the Kubernetes audit webhook (spec §5.1-5.2) over HTTP/1.1 and HTTP/2, plain or TLS.
 //!
 //! `Server::start` binds every listener, starts the evaluation pipeline and returns; `Server::run` serves
-//! until the shutdown trigger fires, then stops accepting, lets open requests finish (bounded by the
-//! shutdown timeout), evaluates everything that was accepted and closes the outputs.
+//! until the shutdown trigger fires, then, all within `kaudit.shutdown_timeout_ms`: stops accepting, lets
+//! open requests finish (cut at half the budget), evaluates everything that was accepted and closes the
+//! outputs (the rest of the budget). What could not be delivered in time is counted and logged once.
+//!
+//! Admission (README "Hardening"): a global connection cap (fitted to the open-files limit; beyond it
+//! clients wait in the kernel queue), a per-address connection cap (beyond it connections are closed at
+//! once), header and idle deadlines for both protocols, HTTP/2 stream and keep-alive limits, and a
+//! body-byte budget checked before a body is read.
 
+pub mod admission;
 pub mod auth;
+pub mod body;
+pub mod deadline;
+pub mod fd_limit;
 pub mod http;
 pub mod idle;
 pub mod metrics;
@@ -15,8 +25,11 @@ pub mod tls;
 /// Re-exported so the binary logs through the same subscriber without its own dependency.
 pub use tracing;
 
-use crate::config::{ListenerConfig, ServeConfig};
+use crate::config::{ConnLimits, ListenerConfig, ServeConfig};
+use crate::limited;
+use crate::logging::LogGate;
 use crate::outputs::Output;
+use admission::Admission;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -26,12 +39,25 @@ use pipeline::{EvalContext, Pipeline};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-/// Lower bound of the header and TLS-handshake timeout (slow clients are cut off after `read_timeout`).
+/// Lower bound of the header and TLS-handshake timeout.
 const HEADER_TIMEOUT_MIN: Duration = Duration::from_millis(100);
+/// HTTP/2: streams reset by the client before we saw them, and streams we reset for errors, tolerated on
+/// one connection before it gets GOAWAY (rapid-reset defences; hyper's defaults, made explicit).
+const HTTP2_MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
+const HTTP2_MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
+/// HTTP/2: largest header block accepted (HPACK-bomb defence).
+const HTTP2_MAX_HEADER_LIST_SIZE: u32 = 64 * 1024;
+/// HTTP/1: the connection's read buffer, which bounds a request head (hyper's default is ~400 KiB; audit
+/// requests have small heads, and every open connection may hold a full buffer).
+const HTTP1_MAX_BUF_SIZE: usize = 64 * 1024;
+
+/// Log causes a client can trigger at will.
+static ACCEPT_FAILED: LogGate = LogGate::new("accept_failed");
+static CONN_REFUSED: LogGate = LogGate::new("connection_refused");
 
 struct BoundListener {
     listener: TcpListener,
@@ -49,10 +75,9 @@ pub struct Server {
     reopen: Arc<AtomicBool>,
     trigger: shutdown::Trigger,
     stop: tokio::sync::watch::Receiver<bool>,
-    read_timeout: Duration,
     shutdown_timeout: Duration,
-    max_connections: usize,
-    idle_timeout: Duration,
+    /// The configured limits, `max_connections` fitted to the open-files limit.
+    conn: ConnLimits,
     /// Pull sources feeding the pipeline (`add_source`).
     sources: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -63,6 +88,10 @@ pub struct Summary {
     pub events_queued: u64,
     pub events_evaluated: u64,
     pub alerts: u64,
+    /// Accepted events not evaluated when the shutdown budget ran out.
+    pub events_undelivered: u64,
+    /// Alerts not handed to the outputs when the shutdown budget ran out.
+    pub alerts_undelivered: u64,
 }
 
 impl Server {
@@ -89,6 +118,22 @@ impl Server {
             ),
             None => None,
         };
+        let mut conn = cfg.conn;
+        let fds = fd_limit::raise_nofile_limit();
+        conn.max_connections = fd_limit::fit_connections(conn.max_connections, fds);
+        conn.max_connections_per_address =
+            conn.max_connections_per_address.min(conn.max_connections);
+        if conn.max_connections < cfg.conn.max_connections {
+            tracing::warn!(
+                configured = cfg.conn.max_connections,
+                fitted = conn.max_connections,
+                open_files_limit = fds,
+                "kaudit.max_connections lowered to fit the open-files limit"
+            );
+        }
+        metrics
+            .connections_max
+            .store(conn.max_connections as u64, Ordering::Relaxed);
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
         for l in &cfg.listeners {
@@ -109,16 +154,28 @@ impl Server {
             cfg.outputs.buffered,
             reopen.clone(),
             metrics.clone(),
-            cfg.shutdown_timeout,
+            // Outputs close within what the shutdown budget leaves after open requests (at most half).
+            cfg.shutdown_timeout / 2,
         )
         .map_err(|e| format!("cannot start the evaluation workers: {e}"))?;
+        let admission = Admission::new(
+            admission::Budgets {
+                max_connections: conn.max_connections,
+                max_connections_per_address: conn.max_connections_per_address,
+                max_body_bytes: conn.max_body_bytes,
+                max_body_bytes_per_address: conn.max_body_bytes_per_address,
+            },
+            metrics.clone(),
+        );
         let state = Arc::new(http::AppState {
             pipeline,
             metrics,
+            admission,
+            large_splits: tokio::sync::Semaphore::new(http::LARGE_SPLITS_AT_ONCE),
             token: auth::BearerToken::new(cfg.auth.bearer_token.as_deref()),
             limits: cfg.limits,
             retry_after_seconds: cfg.pipeline.retry_after_seconds,
-            body_timeout: cfg.read_timeout,
+            body_timeout: conn.read_timeout,
             shutting_down: AtomicBool::new(false),
         });
         let (tx, stop) = tokio::sync::watch::channel(false);
@@ -130,10 +187,8 @@ impl Server {
             reopen,
             trigger: shutdown::Trigger(Arc::new(tx)),
             stop,
-            read_timeout: cfg.read_timeout.max(HEADER_TIMEOUT_MIN),
             shutdown_timeout: cfg.shutdown_timeout,
-            max_connections: cfg.pipeline.max_connections,
-            idle_timeout: cfg.idle_timeout,
+            conn,
             sources: Vec::new(),
         })
     }
@@ -165,10 +220,11 @@ impl Server {
         self.reopen.clone()
     }
 
-    /// Serves until the trigger fires, then shuts down gracefully.
+    /// Serves until the trigger fires, then shuts down within `shutdown_timeout` in total.
     pub async fn run(self) -> Summary {
         let graceful = Arc::new(GracefulShutdown::new());
-        let slots = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.conn.max_connections));
+        let (cut_tx, cut) = tokio::sync::watch::channel(false);
         let mut accept_loops = JoinSet::new();
         for l in self.listeners {
             let ctx = AcceptCtx {
@@ -176,9 +232,9 @@ impl Server {
                 client_auth: self.client_auth.clone(),
                 graceful: graceful.clone(),
                 slots: slots.clone(),
-                read_timeout: self.read_timeout,
-                idle_timeout: self.idle_timeout,
+                conn: self.conn,
                 stop: self.stop.clone(),
+                cut: cut.clone(),
             };
             accept_loops.spawn(accept_loop(l, ctx));
         }
@@ -188,46 +244,73 @@ impl Server {
                 break;
             }
         }
-        tracing::info!("shutting down: no new connections; finishing open requests");
+        let started = Instant::now();
+        let deadline = started + self.shutdown_timeout;
+        tracing::info!(
+            budget_ms = self.shutdown_timeout.as_millis() as u64,
+            "shutting down: no new connections; finishing open requests"
+        );
         self.state.shutting_down.store(true, Ordering::SeqCst);
         accept_loops.shutdown().await;
-        // The accept loops are gone, so this is the last reference.
+        // Open requests get at most half the budget; then they are cut (their clients retry elsewhere).
+        let requests_deadline = started + self.shutdown_timeout / 2;
         match Arc::try_unwrap(graceful) {
             Ok(g) => {
-                if tokio::time::timeout(self.shutdown_timeout, g.shutdown())
-                    .await
-                    .is_err()
-                {
+                let until = tokio::time::Instant::from_std(requests_deadline);
+                if tokio::time::timeout_at(until, g.shutdown()).await.is_err() {
                     tracing::warn!(
-                        "open connections did not finish within the shutdown timeout; closing them"
+                        "open requests did not finish in half the shutdown budget; cutting them"
                     );
                 }
             }
             Err(_) => {
-                tracing::warn!("connections still referenced at shutdown; not waiting for them")
+                tracing::warn!("connections still referenced at shutdown; cutting them")
             }
         }
-        // Sources stop reading, wait for their queued batches and acknowledge them.
+        let _ = cut_tx.send(true);
+        // Sources stop reading, wait for their queued batches and acknowledge them (within the budget).
         for src in self.sources {
-            if tokio::time::timeout(self.shutdown_timeout, src)
-                .await
-                .is_err()
-            {
-                tracing::warn!("a source did not finish within the shutdown timeout");
+            let until = tokio::time::Instant::from_std(deadline);
+            if tokio::time::timeout_at(until, src).await.is_err() {
+                tracing::warn!("a source did not finish within the shutdown budget");
             }
         }
         tracing::info!(
             queued = self.state.pipeline.depth(),
             "evaluating the queued events and flushing outputs"
         );
+        // On a thread of its own: if an output never returns, the process still exits at the deadline.
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let state = self.state.clone();
-        let _ = tokio::task::spawn_blocking(move || state.pipeline.close_and_wait()).await;
+        let drained = std::thread::Builder::new()
+            .name("kaudit-drain".into())
+            .spawn(move || {
+                state.pipeline.close_and_wait();
+                let _ = done_tx.send(());
+            })
+            .is_ok();
+        let until = tokio::time::Instant::from_std(deadline);
+        let finished = drained && tokio::time::timeout_at(until, done_rx).await.is_ok();
         let m = &self.state.metrics;
-        Summary {
+        let mut summary = Summary {
             events_queued: m.events_queued.load(Ordering::Relaxed),
             events_evaluated: m.events_evaluated.load(Ordering::Relaxed),
             alerts: m.alerts_total(),
+            events_undelivered: 0,
+            alerts_undelivered: 0,
+        };
+        if !finished {
+            summary.events_undelivered = m.queue_depth.load(Ordering::Relaxed);
+            summary.alerts_undelivered = m.output_queue_depth.load(Ordering::Relaxed);
+            tracing::error!(
+                events_not_evaluated = summary.events_undelivered,
+                alerts_not_delivered = summary.alerts_undelivered,
+                budget_ms = self.shutdown_timeout.as_millis() as u64,
+                "shutdown budget spent: exiting with work undelivered"
+            );
         }
+        crate::logging::report_unreported();
+        summary
     }
 }
 
@@ -264,11 +347,12 @@ struct AcceptCtx {
     state: Arc<http::AppState>,
     client_auth: Option<tls::ClientAuth>,
     graceful: Arc<GracefulShutdown>,
-    /// One permit per open connection.
+    /// One permit per open connection (the global cap: beyond it, clients wait in the kernel queue).
     slots: Arc<tokio::sync::Semaphore>,
-    read_timeout: Duration,
-    idle_timeout: Duration,
+    conn: ConnLimits,
     stop: tokio::sync::watch::Receiver<bool>,
+    /// Raised when the shutdown budget for open requests is spent: every connection is dropped.
+    cut: tokio::sync::watch::Receiver<bool>,
 }
 
 async fn accept_loop(l: BoundListener, ctx: AcceptCtx) {
@@ -286,31 +370,75 @@ async fn accept_loop(l: BoundListener, ctx: AcceptCtx) {
                 Ok(x) => x,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    limited!(ACCEPT_FAILED, warn, error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             _ = stop.changed() => return,
         };
+        // Per-address cap: closed at once, so one address's excess never queues ahead of others.
+        let addr_slot = match ctx.state.admission.connection(peer.ip()) {
+            Ok(s) => s,
+            Err(why) => {
+                let (counter, limit) = match why {
+                    admission::Denied::PerAddress => (
+                        &ctx.state.metrics.connections_refused_per_address,
+                        "kaudit.max_connections_per_address",
+                    ),
+                    _ => (
+                        &ctx.state.metrics.connections_refused_share,
+                        "its even share of the reserved last tenth of kaudit.max_connections",
+                    ),
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                limited!(CONN_REFUSED, warn, peer = %peer.ip(), "connection closed: this address holds {limit}");
+                drop(tcp);
+                continue;
+            }
+        };
         let _ = tcp.set_nodelay(true);
-        let tcp = idle::IdleTimeout::new(tcp, ctx.idle_timeout);
+        let tcp = idle::IdleTimeout::new(tcp, ctx.conn.idle_timeout);
         let conn = Connection {
             state: ctx.state.clone(),
             tls: l.tls.clone(),
             client_auth: ctx.client_auth.clone(),
             audit_paths: l.audit_paths.clone(),
             healthz_path: l.healthz_path.clone(),
-            read_timeout: ctx.read_timeout,
+            peer,
+            limits: ctx.conn,
         };
         let watcher = ctx.graceful.watcher();
+        let mut cut = ctx.cut.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.serve(tcp, watcher).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let activity = deadline::Activity::new();
+            let header_timeout = ctx_header_timeout(&conn.limits);
+            let idle_timeout = conn.limits.idle_timeout;
+            let metrics = conn.state.metrics.clone();
+            tokio::select! {
+                r = conn.serve(tcp, watcher, activity.clone()) => {
+                    if let Err(e) = r {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                }
+                why = activity.expired(header_timeout, idle_timeout) => {
+                    let c = match why {
+                        deadline::Expired::Header => &metrics.connections_timed_out_header,
+                        deadline::Expired::Idle => &metrics.connections_timed_out_idle,
+                    };
+                    c.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%peer, ?why, "connection closed by a deadline");
+                }
+                _ = cut.wait_for(|c| *c) => {}
             }
+            drop(addr_slot);
             drop(slot);
         });
     }
+}
+
+fn ctx_header_timeout(l: &ConnLimits) -> Duration {
+    l.header_timeout.max(HEADER_TIMEOUT_MIN)
 }
 
 struct Connection {
@@ -319,7 +447,8 @@ struct Connection {
     client_auth: Option<tls::ClientAuth>,
     audit_paths: Arc<Vec<String>>,
     healthz_path: Arc<String>,
-    read_timeout: Duration,
+    peer: SocketAddr,
+    limits: ConnLimits,
 }
 
 impl Connection {
@@ -327,23 +456,34 @@ impl Connection {
         self,
         tcp: idle::IdleTimeout<TcpStream>,
         watcher: hyper_util::server::graceful::Watcher,
+        activity: Arc<deadline::Activity>,
     ) -> Result<(), String> {
+        let header_timeout = ctx_header_timeout(&self.limits);
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(self.read_timeout)
+            .header_read_timeout(header_timeout)
+            .max_buf_size(HTTP1_MAX_BUF_SIZE)
             .keep_alive(true);
-        builder.http2().timer(TokioTimer::new());
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(self.limits.http2_max_concurrent_streams)
+            .keep_alive_interval(self.limits.http2_keep_alive_interval)
+            .keep_alive_timeout(self.limits.http2_keep_alive_timeout)
+            .max_pending_accept_reset_streams(HTTP2_MAX_PENDING_ACCEPT_RESET_STREAMS)
+            .max_local_error_reset_streams(HTTP2_MAX_LOCAL_ERROR_RESET_STREAMS)
+            .max_header_list_size(HTTP2_MAX_HEADER_LIST_SIZE);
         match self.tls.clone() {
             None => {
                 let info = self.info(None);
-                let svc = self.service(info);
+                let svc = self.service(info, activity);
                 let conn = builder.serve_connection(TokioIo::new(tcp), svc);
                 watcher.watch(conn).await.map_err(|e| e.to_string())
             }
             Some(acceptor) => {
-                let stream = tokio::time::timeout(self.read_timeout, acceptor.accept(tcp))
+                let stream = tokio::time::timeout(header_timeout, acceptor.accept(tcp))
                     .await
                     .map_err(|_| "TLS handshake timed out".to_string())?
                     .map_err(|e| format!("TLS handshake failed: {e}"))?;
@@ -352,7 +492,7 @@ impl Connection {
                     .as_ref()
                     .map(|ca| ca.verify(stream.get_ref().1.peer_certificates()));
                 let info = self.info(cert_ok);
-                let svc = self.service(info);
+                let svc = self.service(info, activity);
                 let conn = builder.serve_connection(TokioIo::new(stream), svc);
                 watcher.watch(conn).await.map_err(|e| e.to_string())
             }
@@ -361,15 +501,18 @@ impl Connection {
 
     fn info(&self, client_cert_ok: Option<bool>) -> Arc<http::ConnInfo> {
         Arc::new(http::ConnInfo {
+            peer: self.peer.ip(),
             audit_paths: self.audit_paths.clone(),
             healthz_path: self.healthz_path.clone(),
             client_cert_ok,
         })
     }
 
+    /// The request handler; each request holds the connection's activity while it runs.
     fn service(
         &self,
         info: Arc<http::ConnInfo>,
+        activity: Arc<deadline::Activity>,
     ) -> impl hyper::service::Service<
         hyper::Request<hyper::body::Incoming>,
         Response = http::Resp,
@@ -378,7 +521,15 @@ impl Connection {
     > + Clone
            + Send {
         let state = self.state.clone();
-        service_fn(move |req| http::handle(req, state.clone(), info.clone()))
+        service_fn(move |req| {
+            let in_request = activity.request();
+            let fut = http::handle(req, state.clone(), info.clone());
+            async move {
+                let r = fut.await;
+                drop(in_request);
+                r
+            }
+        })
     }
 }
 
@@ -390,24 +541,37 @@ pub fn serve_until_signal(cfg: &ServeConfig, ctx: EvalContext) -> Result<Summary
         .thread_name("kaudit-io")
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    rt.block_on(async {
+    let summary = rt.block_on(async {
         let metrics = Arc::new(Metrics::default());
         let outs = crate::outputs::build(&cfg.outputs, cfg.settings.json_output, &metrics)?;
         let mut server = Server::start_with_metrics(cfg, ctx, outs, metrics).await?;
-        crate::sources::start_configured(&mut server, cfg)?;
         if let Err(e) = shutdown::reopen_on_sighup(server.reopen_flag()) {
             tracing::warn!("SIGHUP handling unavailable: {e}");
         }
         let trigger = server.trigger();
-        tokio::spawn(async move {
-            match shutdown::termination().await {
-                Ok(sig) => tracing::info!("{sig} received: shutting down"),
-                Err(e) => tracing::error!("cannot watch for SIGTERM/SIGINT: {e}; shutting down"),
+        match shutdown::Termination::watch() {
+            Ok(mut signals) => {
+                tokio::spawn(async move {
+                    let (sig, _) = signals.next().await;
+                    tracing::info!("{sig} received: shutting down (send it again to exit at once)");
+                    trigger.fire();
+                    let (sig, status) = signals.next().await;
+                    tracing::warn!("second {sig}: exiting at once, undelivered work is lost");
+                    std::process::exit(status);
+                });
             }
-            trigger.fire();
-        });
+            Err(e) => {
+                tracing::error!("cannot watch for SIGTERM/SIGINT: {e}; shutting down");
+                trigger.fire();
+            }
+        }
+        // After the signals are watched: a SIGTERM right after a source starts is a graceful stop.
+        crate::sources::start_configured(&mut server, cfg)?;
         Ok(server.run().await)
-    })
+    });
+    // Connection tasks cut at the deadline and an output stuck in a write must not hold the exit.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    summary
 }
 
 /// Structured logs on stderr (stdout carries alerts) at `level` (error, warn, info, debug, trace).

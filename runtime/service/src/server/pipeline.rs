@@ -6,10 +6,14 @@
 //! is never dropped for lack of room. Room is given back only after the event's alerts have been handed to
 //! the output queue, so a slow output pushes back all the way to the HTTP answer.
 
+use super::admission::BodyBytes;
 use super::metrics::{EventDrop, Metrics, Refusal};
 use crate::config::PipelineConfig;
+use crate::limited;
+use crate::logging::LogGate;
 use crate::outputs::{self, Alert, Output};
 use crate::sources::driver::Completion;
+use crate::sources::handoff::Handoff;
 use bytes::Bytes;
 use kaudit_engine::alert::AlertFormat;
 use kaudit_engine::engine::{Engine, Plan};
@@ -26,6 +30,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// Events per work item: big batches spread over the workers, small ones stay cheap.
 const CHUNK: usize = 32;
 
+/// Events a client can make invalid at will (rate-limited log lines; the counters have every one).
+static INVALID_EVENT: LogGate = LogGate::new("invalid_event");
+
 struct Job {
     body: Bytes,
     /// The tape the webhook built for the whole body (shared by the body's jobs).
@@ -36,7 +43,10 @@ struct Job {
     first_num: u64,
     /// Queue room held until the job is done.
     _room: Option<OwnedSemaphorePermit>,
-    /// A pull source's batch: done when its last job is dropped (see `sources`).
+    /// The body's bytes in the byte budget, held until every job of the body is done.
+    _bytes: Option<Arc<BodyBytes>>,
+    /// A pull source's batch: done when the last of its jobs lets go of it, after the job's alerts
+    /// were handed to the outputs (`sources::handoff`).
     done: Option<Arc<Completion>>,
 }
 
@@ -49,6 +59,14 @@ impl Drop for Job {
             }
         }
     }
+}
+
+/// What the jobs of one submission hold until the last of them is done.
+struct Held {
+    /// A webhook body's reservation in the byte budget.
+    bytes: Option<BodyBytes>,
+    /// A pull source's batch (see `Job::done`).
+    done: Option<Arc<Completion>>,
 }
 
 /// What evaluation needs, shared by the workers.
@@ -81,6 +99,9 @@ impl Pipeline {
     ) -> std::io::Result<Pipeline> {
         let (alert_tx, alert_rx) =
             std::sync::mpsc::sync_channel::<Alert>(cfg.output_queue_capacity.max(1));
+        // Pull sources' batches are done only once their alerts were handed to the outputs.
+        let mut outputs = outputs;
+        let handoff = Handoff::wrap(&mut outputs);
         let m = metrics.clone();
         let dispatcher = std::thread::Builder::new()
             .name("kaudit-outputs".into())
@@ -97,6 +118,7 @@ impl Pipeline {
                 ctx: ctx.clone(),
                 jobs: job_rx.clone(),
                 alerts: alert_tx.clone(),
+                handoff: handoff.clone(),
                 metrics: metrics.clone(),
                 first_time: first_time.clone(),
             };
@@ -118,8 +140,15 @@ impl Pipeline {
     }
 
     /// Queues every event of `body` or none of them. `tape` is the body's tape (from the webhook's one
-    /// parse) and `events` the tape indexes of the events' objects: workers do not parse again.
-    pub fn submit(&self, body: Bytes, tape: Vec<Tok>, events: Vec<usize>) -> Result<(), Refusal> {
+    /// parse) and `events` the tape indexes of the events' objects: workers do not parse again. `bytes`
+    /// (the body's reservation in the byte budget) is released when the last of its events is evaluated.
+    pub fn submit(
+        &self,
+        body: Bytes,
+        tape: Vec<Tok>,
+        events: Vec<usize>,
+        bytes: Option<BodyBytes>,
+    ) -> Result<(), Refusal> {
         if events.is_empty() {
             return Ok(());
         }
@@ -132,7 +161,7 @@ impl Pipeline {
             .clone()
             .try_acquire_many_owned(self.room_for(events.len()))
             .map_err(|_| Refusal::QueueFull)?;
-        self.enqueue(tx, room, body, tape, events, None)
+        self.enqueue(tx, room, body, tape, events, Held { bytes, done: None })
     }
 
     /// Queue room to reserve for `n` events: a body with more events than the whole queue still gets in
@@ -142,7 +171,7 @@ impl Pipeline {
     }
 
     /// Like `submit` for a pull source (`sources::driver`): waits for queue room instead of refusing, and
-    /// holds `done` until every event was evaluated and its alerts handed to the outputs' queue.
+    /// holds `done` until every event was evaluated and every output was handed its alerts.
     pub async fn submit_waiting(
         &self,
         body: Bytes,
@@ -163,10 +192,20 @@ impl Pipeline {
         let Some(tx) = jobs.as_ref() else {
             return Err(Refusal::ShuttingDown);
         };
-        self.enqueue(tx, room, body, tape, events, Some(done))
+        self.enqueue(
+            tx,
+            room,
+            body,
+            tape,
+            events,
+            Held {
+                bytes: None,
+                done: Some(done),
+            },
+        )
     }
 
-    /// Splits reserved events into jobs and sends them to the workers.
+    /// Splits reserved events into jobs and sends them to the workers; each job holds `held`.
     fn enqueue(
         &self,
         tx: &Sender<Job>,
@@ -174,14 +213,16 @@ impl Pipeline {
         body: Bytes,
         tape: Vec<Tok>,
         events: Vec<usize>,
-        done: Option<Arc<Completion>>,
+        held: Held,
     ) -> Result<(), Refusal> {
+        let Held { bytes, done } = held;
         let n = events.len();
         let mut room = Some(room);
         let first_num = self.next_num.fetch_add(n as u64, Relaxed);
         self.metrics.queue_depth.fetch_add(n as u64, Relaxed);
         self.metrics.events_queued.fetch_add(n as u64, Relaxed);
         let tape = Arc::new(tape);
+        let bytes = bytes.map(Arc::new);
         let mut offset = 0;
         let mut chunks = events.chunks(CHUNK).peekable();
         while let Some(chunk) = chunks.next() {
@@ -197,6 +238,7 @@ impl Pipeline {
                 events: chunk.to_vec(),
                 first_num: first_num + offset,
                 _room: part,
+                _bytes: bytes.clone(),
                 done: done.clone(),
             };
             offset += chunk.len() as u64;
@@ -239,6 +281,7 @@ struct Worker {
     ctx: Arc<EvalContext>,
     jobs: Arc<Mutex<Receiver<Job>>>,
     alerts: SyncSender<Alert>,
+    handoff: Arc<Handoff>,
     metrics: Arc<Metrics>,
     first_time: Arc<AtomicU64>,
 }
@@ -248,7 +291,7 @@ impl Worker {
         let mut matches = Vec::new();
         let mut buf = Vec::with_capacity(4096);
         loop {
-            let job = match lock(&self.jobs).recv() {
+            let mut job = match lock(&self.jobs).recv() {
                 Ok(j) => j,
                 Err(_) => return,
             };
@@ -256,6 +299,9 @@ impl Worker {
                 self.eval_one(&job, k, root, &mut matches, &mut buf);
                 self.metrics.queue_depth.fetch_sub(1, Relaxed);
                 self.metrics.events_evaluated.fetch_add(1, Relaxed);
+            }
+            if let Some(done) = job.done.take() {
+                self.handoff.release_after_sent(done);
             }
         }
     }
@@ -273,13 +319,17 @@ impl Worker {
             Ok(ev) => ev,
             Err(e) => {
                 self.metrics.event_dropped(EventDrop::Invalid);
-                tracing::warn!(error = %e, "invalid audit event dropped");
+                limited!(INVALID_EVENT, warn, error = %e, "invalid audit event dropped");
                 return;
             }
         };
         let Some(time_ns) = ev.time_ns() else {
             self.metrics.event_dropped(EventDrop::Invalid);
-            tracing::warn!("audit event without a valid stageTimestamp dropped");
+            limited!(
+                INVALID_EVENT,
+                warn,
+                "audit event without a valid stageTimestamp dropped"
+            );
             return;
         };
         ev.set_num(job.first_num + k as u64);
@@ -317,7 +367,7 @@ impl Worker {
             self.metrics.alert(&alert.rule, alert.priority.name());
             self.metrics.output_queue_depth.fetch_add(1, Relaxed);
             // Blocks while the outputs are behind: that is the back-pressure.
-            if self.alerts.send(alert).is_err() {
+            if self.handoff.send(&self.alerts, alert).is_err() {
                 self.metrics.output_queue_depth.fetch_sub(1, Relaxed);
                 tracing::error!("output dispatcher stopped; alert lost");
             }

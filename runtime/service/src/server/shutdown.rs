@@ -1,17 +1,31 @@
-//! Process signals: SIGTERM/SIGINT start a graceful shutdown, SIGHUP asks file outputs to reopen.
+//! Process signals: the first SIGTERM/SIGINT starts a bounded graceful shutdown, a second one exits at
+//! once; SIGHUP asks file outputs to reopen.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
-/// Resolves with the signal's name at the first SIGTERM or SIGINT.
-pub async fn termination() -> std::io::Result<&'static str> {
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+/// SIGTERM and SIGINT, watched from the start (so none is lost between the first and the second).
+pub struct Termination {
+    term: Signal,
+    int: Signal,
+}
+
+impl Termination {
+    pub fn watch() -> std::io::Result<Termination> {
+        Ok(Termination {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves with the signal's name and its exit status (128 + number) at the next SIGTERM or SIGINT.
+    pub async fn next(&mut self) -> (&'static str, i32) {
+        tokio::select! {
+            _ = self.term.recv() => ("SIGTERM", 128 + 15),
+            _ = self.int.recv() => ("SIGINT", 128 + 2),
+        }
+    }
 }
 
 /// Raises `reopen` at every SIGHUP (the output dispatcher acts on it).

@@ -25,7 +25,7 @@ pub fn path_for(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// FNV-1a: stable across builds and platforms (the file name must not change between versions).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
         h ^= u64::from(b);

@@ -23,7 +23,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const BLOCKING_SPLIT_BYTES: usize = 256 * 1024;
 
 /// Held by every queued job of a batch; when the last one is dropped (its events evaluated and their
-/// alerts handed to the outputs' queue) the batch is done. A job dropped by a panic marks it failed.
+/// alerts handed to every output, see `handoff`) the batch is done. A job dropped by a panic marks it failed.
 #[derive(Debug)]
 pub struct Completion {
     seq: u64,
@@ -32,6 +32,16 @@ pub struct Completion {
 }
 
 impl Completion {
+    /// A completion reporting to `tx` (tests of the pipeline side).
+    #[cfg(test)]
+    pub(crate) fn new_for_test(seq: u64, tx: UnboundedSender<Done>) -> Completion {
+        Completion {
+            seq,
+            failed: AtomicBool::new(false),
+            tx,
+        }
+    }
+
     /// The batch must not be acknowledged (its evaluation did not finish).
     pub fn fail(&self) {
         self.failed.store(true, Relaxed);
@@ -46,10 +56,17 @@ impl Drop for Completion {
     }
 }
 
+/// A batch finished evaluating (`ok`) or failed.
 #[derive(Debug, Clone, Copy)]
-struct Done {
+pub struct Done {
     seq: u64,
     ok: bool,
+}
+
+impl Done {
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
 }
 
 /// Positions of queued batches, released to `ack` only as a done prefix in production order.

@@ -6,10 +6,12 @@
 //! - **Rename-and-create** (what the API server's own rotation, lumberjack, does): when the path names a
 //!   new file, the old one (still open) is read to its end first, so nothing written before the rename is
 //!   lost; a partial line left at its end is handed out as it is (it will never be completed).
-//! - **Copy-truncate** (logrotate's `copytruncate`): the open file becomes shorter than what was read, so
-//!   reading starts again at 0. Lines written between the last read and the copy exist only in the copy:
+//! - **Copy-truncate** (logrotate's `copytruncate`): the open file becomes shorter than what was read, or
+//!   its first bytes (up to 1 KiB, kept as a fingerprint) change because it was truncated and written
+//!   again past the old offset before kaudit looked, so reading starts again at 0. Lines written between the last read and the copy exist only in the copy:
 //!   that race is inherent to copy-truncate (every follower has it); prefer rename-and-create.
-//! - **Resume**: at the saved inode and offset when the path still names that file; when it was rotated
+//! - **Resume**: at the saved inode and offset when the path still names that file and still starts with
+//!   the same bytes (else it was truncated and rewritten while kaudit was down: from 0); when it was rotated
 //!   while kaudit was down, the rotated file is looked for by inode in the same directory and read from
 //!   the saved offset, then the current file from its start. If it is gone, the current file is read from
 //!   its start and a warning says events may be missing.
@@ -22,13 +24,21 @@ use std::path::{Path, PathBuf};
 
 /// Bytes read per system call.
 const CHUNK: usize = 64 * 1024;
+/// Bytes at the start of a file kept to recognise it after a truncation (audit lines start alike, the
+/// auditID comes within the first ~150 bytes).
+const HEAD_BYTES: usize = 1024;
 
-/// Where a follower is: which file (device, inode) and how far into it.
+/// Where a follower is: which file (device, inode), how far into it, and a fingerprint of its first
+/// bytes (length and hash) to notice a truncated and rewritten file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FilePos {
     pub dev: u64,
     pub ino: u64,
     pub offset: u64,
+    #[serde(default)]
+    pub head_len: u64,
+    #[serde(default)]
+    pub head_hash: u64,
 }
 
 /// What one `poll` found.
@@ -56,6 +66,23 @@ pub struct Follower {
     /// Skipping the rest of a line that exceeded `max_line`.
     skipping: bool,
     max_line: usize,
+    /// The file's first bytes as read (up to `HEAD_BYTES`).
+    head: Vec<u8>,
+}
+
+/// The first `len` bytes of `file` (fewer if it is shorter).
+fn read_head(file: &File, len: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        let n = file.read_at(buf.get_mut(got..).unwrap_or_default(), got as u64)?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    buf.truncate(got);
+    Ok(buf)
 }
 
 fn identity(m: &fs::Metadata) -> (u64, u64) {
@@ -76,6 +103,7 @@ impl Follower {
             partial: Vec::new(),
             skipping: false,
             max_line: max_line.max(1),
+            head: Vec::new(),
         };
         let mut warnings = Vec::new();
         let Some(pos) = resume else {
@@ -86,8 +114,20 @@ impl Follower {
         match current {
             Some(((dev, ino), len)) if (dev, ino) == (pos.dev, pos.ino) => {
                 f.open_path()?;
-                if len >= pos.offset {
+                let head = match &f.file {
+                    Some((file, _, _)) => read_head(file, pos.head_len as usize)?,
+                    None => Vec::new(),
+                };
+                let same_start = head.len() as u64 == pos.head_len
+                    && super::checkpoint::fnv1a(&head) == pos.head_hash;
+                if len >= pos.offset && same_start {
                     f.offset = pos.offset;
+                    f.head = head;
+                } else if len >= pos.offset {
+                    warnings.push(format!(
+                        "{}: its first bytes changed: truncated and rewritten while kaudit was stopped; reading from the start",
+                        path.display()
+                    ));
                 } else {
                     warnings.push(format!(
                         "{}: shorter than the saved position ({len} < {}): truncated while kaudit was stopped; reading from the start",
@@ -126,6 +166,7 @@ impl Follower {
                 let (dev, ino) = identity(&file.metadata()?);
                 self.file = Some((file, dev, ino));
                 self.offset = 0;
+                self.head.clear();
                 self.partial.clear();
                 self.skipping = false;
                 Ok(true)
@@ -145,6 +186,8 @@ impl Follower {
             dev: *dev,
             ino: *ino,
             offset: self.offset,
+            head_len: self.head.len() as u64,
+            head_hash: super::checkpoint::fnv1a(&self.head),
         })
     }
 
@@ -153,6 +196,13 @@ impl Follower {
         let mut out = Polled::default();
         let mut budget = max_bytes.max(1);
         let mut buf = vec![0u8; CHUNK];
+        // Before reading on: does the file still start as it did? (Truncated and written past the old
+        // offset since the last poll, it would otherwise be read from the middle.)
+        if let Some((file, _, _)) = &self.file {
+            if !self.head.is_empty() && read_head(file, self.head.len())? != self.head {
+                self.restart_truncated(&mut out);
+            }
+        }
         loop {
             if self.file.is_none() && !self.open_path()? {
                 break;
@@ -175,12 +225,12 @@ impl Follower {
             // At the end of the open file: has it been truncated or replaced?
             let len = file.metadata()?.len();
             if len < at {
-                out.rotations += 1;
-                tracing::info!(path = %self.path.display(), "file truncated (copy-truncate rotation): reading from the start");
-                self.offset = 0;
-                self.partial.clear();
-                self.skipping = false;
+                self.restart_truncated(&mut out);
                 continue;
+            }
+            let want = HEAD_BYTES.min(usize::try_from(at).unwrap_or(HEAD_BYTES));
+            if self.head.len() < want {
+                self.head = read_head(file, want)?;
             }
             match fs::metadata(&self.path) {
                 Ok(m) if identity(&m) != (dev, ino) => {
@@ -200,6 +250,16 @@ impl Follower {
         }
         out.end = self.position();
         Ok(out)
+    }
+
+    /// The open file was truncated (copy-truncate rotation): read it again from its start.
+    fn restart_truncated(&mut self, out: &mut Polled) {
+        out.rotations += 1;
+        tracing::info!(path = %self.path.display(), "file truncated (copy-truncate rotation): reading from the start");
+        self.offset = 0;
+        self.partial.clear();
+        self.skipping = false;
+        self.head.clear();
     }
 
     /// Splits newly read bytes into complete lines, keeping a partial last line.
@@ -319,6 +379,15 @@ mod tests {
             .write_all(s.as_bytes())
             .unwrap();
     }
+    /// What logrotate's copytruncate does after copying: empty the file in place (same inode).
+    fn truncate(p: &Path) {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+    }
     fn lines(p: &Polled) -> Vec<String> {
         p.lines
             .iter()
@@ -367,16 +436,42 @@ mod tests {
         let (mut f, _) = Follower::open(&p, None, 1000).unwrap();
         assert_eq!(lines(&f.poll(1 << 20).unwrap()), ["1", "2"]);
         fs::copy(&p, d.0.join("a.log.1")).unwrap();
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&p)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        truncate(&p);
         append(&p, "3\n");
         let got = f.poll(1 << 20).unwrap();
         assert_eq!(lines(&got), ["3"]);
         assert_eq!(got.rotations, 1);
+    }
+
+    #[test]
+    fn copy_truncate_overtaken_by_new_writes_is_noticed_by_the_first_bytes() {
+        let d = dir("overtaken");
+        let p = d.0.join("a.log");
+        append(&p, "{\"auditID\":\"a\"}\n");
+        let (mut f, _) = Follower::open(&p, None, 1000).unwrap();
+        assert_eq!(lines(&f.poll(1 << 20).unwrap()), ["{\"auditID\":\"a\"}"]);
+        assert!(
+            f.poll(1 << 20).unwrap().lines.is_empty(),
+            "fingerprint taken at the end"
+        );
+        // Truncated, then more written than had been read before kaudit looks again.
+        truncate(&p);
+        append(&p, "{\"auditID\":\"b\"}\n{\"auditID\":\"c\"}\n");
+        let got = f.poll(1 << 20).unwrap();
+        assert_eq!(got.rotations, 1);
+        assert_eq!(lines(&got), ["{\"auditID\":\"b\"}", "{\"auditID\":\"c\"}"]);
+        // The same while stopped: the saved fingerprint no longer matches.
+        let pos = f.position().unwrap();
+        assert_eq!(pos.head_len, 32, "two 16-byte lines");
+        drop(f);
+        truncate(&p);
+        append(
+            &p,
+            "{\"auditID\":\"d\"}\n{\"auditID\":\"e\"}\n{\"auditID\":\"f\"}\n",
+        );
+        let (mut f, w) = Follower::open(&p, Some(pos), 1000).unwrap();
+        assert!(w[0].contains("first bytes changed"), "{w:?}");
+        assert_eq!(lines(&f.poll(1 << 20).unwrap()).len(), 3);
     }
 
     #[test]

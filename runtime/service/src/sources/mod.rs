@@ -12,8 +12,8 @@
 //!    owner of bytes → events, shared with the webhook). A document that is not audit data is counted
 //!    as dropped (`not_audit`); single bad events in it are dropped alone, as the webhook does.
 //! 2. It queues the events, *waiting* for queue room (a pull source is slowed down, never refused).
-//! 3. When every event of a batch has been evaluated and all its alerts were handed to the outputs'
-//!    queue, the batch is done. [`Source::ack`] then receives the positions of done batches **in the
+//! 3. When every event of a batch has been evaluated and every output was handed all its alerts
+//!    (`handoff`), the batch is done. [`Source::ack`] then receives the positions of done batches **in the
 //!    order the batches were produced**, never one whose predecessors are not done yet. So a file can
 //!    store "offset after this batch", a Pub/Sub source can acknowledge the batch's messages, and a
 //!    checkpoint written in `ack` never covers an event whose alerts could still be lost.
@@ -41,6 +41,7 @@ pub mod checkpoint;
 pub mod driver;
 pub mod file;
 pub mod follow;
+pub mod handoff;
 pub mod stats;
 
 use bytes::Bytes;

@@ -15,12 +15,19 @@
 #    expected shape; with KAUDIT_BIN set (a built kaudit), the run-time rules
 #    are also loaded on top of the bundled rules with `kaudit validate`.
 #
-# Usage: bash deploy/validate.sh        (KAUDIT_DEPLOY_VENV overrides the venv path)
+# Usage: bash deploy/validate.sh
+# The checker's venv goes to $KAUDIT_DEPLOY_VENV, else deploy-venv in cargo's target directory
+# ($CARGO_TARGET_DIR when set, else target/ in the repository).
 set -euo pipefail
 
 deploy_dir=$(cd "$(dirname "$0")" && pwd)
 repo_dir=$(cd "$deploy_dir/.." && pwd)
-venv=${KAUDIT_DEPLOY_VENV:-$repo_dir/target/deploy-venv}
+target_dir=${CARGO_TARGET_DIR:-$repo_dir/target}
+case $target_dir in
+    /*) ;;
+    *) target_dir=$PWD/$target_dir ;; # cargo reads a relative CARGO_TARGET_DIR from the current directory
+esac
+venv=${KAUDIT_DEPLOY_VENV:-$target_dir/deploy-venv}
 checker_version=1.37.0
 # Oldest and newest Kubernetes the manifests are meant for.
 kubernetes_versions=(1.29.0 1.37.0)

@@ -53,6 +53,27 @@ pub fn load_rules(files: &[PathBuf], with_builtin: bool) -> LoadResult {
     load_sources(&sources)
 }
 
+/// The rule files (name, text) a command works on: the compiled-in files first when `files` is empty or
+/// `with_builtin` is set, then `files` in order.
+pub fn rule_sources(
+    files: &[PathBuf],
+    with_builtin: bool,
+) -> Result<Vec<(String, String)>, String> {
+    let mut sources: Vec<(String, String)> = if files.is_empty() || with_builtin {
+        builtin_sources()
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        sources.push((f.display().to_string(), text));
+    }
+    Ok(sources)
+}
+
 /// Says once, on stderr, that run-time rule files replace the compiled-in rules.
 pub fn announce_interpreted(files: &[PathBuf], with_builtin: bool) {
     let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();

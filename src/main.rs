@@ -29,8 +29,15 @@ enum Command {
     ListRules(cmd::list::RulesArgs),
     /// List the fields conditions and outputs can use.
     ListFields(cmd::list::FieldsArgs),
-    /// Print the Rust code generated for rule files.
+    /// Print the Rust code generated for rule files (default: the compiled-in ones).
+    #[cfg(feature = "codegen")]
     Codegen(cmd::codegen::Args),
+    /// Show, per event, each rule's condition tree with every node's result and extracted values.
+    Explain(cmd::explain::Args),
+    /// Warn about rules that load but cannot work as written (shadowed, always false, typos, ...).
+    Lint(cmd::lint::Args),
+    /// Run rule tests (YAML files of events and expected alerts) on the compiled-in or given rules.
+    Test(cmd::test::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +49,20 @@ fn main() -> ExitCode {
         Some(Command::Validate(a)) => cmd::validate::run(a),
         Some(Command::ListRules(a)) => cmd::list::rules(a),
         Some(Command::ListFields(a)) => cmd::list::fields(a),
+        #[cfg(feature = "codegen")]
         Some(Command::Codegen(a)) => cmd::codegen::run(a),
+        Some(Command::Test(a)) => cmd::test::run(a),
+        Some(Command::Lint(a)) => cmd::lint::run(a),
+        Some(Command::Explain(a)) => cmd::explain::run(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap checks argument definitions only when a command is used; check them all at once.
+    #[test]
+    fn every_subcommand_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

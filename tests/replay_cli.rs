@@ -123,7 +123,9 @@ fn bad_lines_are_reported_and_skipped() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("4 events, 4 alerts, 4 malformed lines, 1 events without"),
+        stderr.contains(
+            "4 events, 4 alerts, 4 malformed lines, 1 event without a valid stageTimestamp"
+        ),
         "{stderr}"
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -13,7 +13,7 @@ use kaudit_frontend::ir::Priority;
 use kaudit_frontend::{codegen, cond, load};
 
 /// The checks every event goes through, shared with the runtime's property test.
-#[path = "../../runtime/tests/exercise/mod.rs"]
+#[path = "../../runtime/engine/tests/exercise/mod.rs"]
 mod exercise;
 
 /// `event_fields`: a document (event, EventList or array) → every event → every extractor with every

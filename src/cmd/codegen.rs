@@ -1,20 +1,25 @@
-//! `kaudit codegen -r FILE...`: prints the Rust code the rule compiler generates for rule files (what
-//! `compile_rules!` puts into the binary), formatted for reading.
+//! `kaudit codegen [-r FILE...]`: prints the Rust code the rule compiler generates for rule files (what
+//! `compile_rules!` puts into the binary), formatted for reading. Without `-r`: the code of the rule
+//! files compiled into this binary.
 
-use kaudit_frontend::load::load_files;
+use kaudit_frontend::load::{load_files, load_sources};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
-    /// Rule file to compile (repeatable, loaded in order).
-    #[arg(short = 'r', long = "rules", value_name = "FILE", required = true)]
+    /// Rule file to compile (repeatable, loaded in order). Default: the compiled-in rule files.
+    #[arg(short = 'r', long = "rules", value_name = "FILE")]
     pub rules: Vec<PathBuf>,
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let res = load_files(&args.rules);
+    let res = if args.rules.is_empty() {
+        load_sources(crate::engine::builtin_sources())
+    } else {
+        load_files(&args.rules)
+    };
     if !res.diagnostics.is_empty() {
         eprintln!("{}", res.render());
     }

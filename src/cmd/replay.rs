@@ -1,21 +1,27 @@
 //! `kaudit replay`: evaluate audit events from files or stdin and print alerts.
 //!
-//! `kaudit replay [-r RULES]... [--json] [-c falco.yaml] [-o key=value]... [FILE|-]...`
+//! `kaudit replay [-r RULES]... [--json] [-c falco.yaml] [-o key=value]... [--stats] [FILE|-]...`
 //! With `-r` the rule files are loaded at run time and interpreted; without, the rules compiled into the
 //! binary are used. Alerts go to stdout, diagnostics and the end-of-run summary to stderr. Exit status:
 //! 0 when the input was processed (malformed lines are reported and skipped), 1 when rules fail to load or
 //! an input cannot be read, 2 for bad settings.
 
 use kaudit_engine::alert::AlertFormat;
+use kaudit_engine::coverage::CoverageEngine;
 use kaudit_engine::engine::Engine;
 use kaudit_engine::formats::Format;
 use kaudit_engine::interp::Interpreter;
 use kaudit_engine::settings::Settings;
 use kaudit_service::config::ServeConfig;
 use kaudit_service::replay::{follow, open_input, write_summary, Replayer};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// Printed on stderr when `kaudit replay` without files reads a terminal.
+pub const STDIN_HINT: &str =
+    "kaudit replay: reading audit events (JSON Lines) from the terminal; end with \
+Ctrl-D. To replay files: kaudit replay FILE... (plain or .gz), or pipe them in.";
 
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
@@ -48,6 +54,10 @@ pub struct Args {
     /// Do not print the end-of-run summary.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// After the run, print on stderr per rule how many events it matched and how many it won under
+    /// `rule_matching: first`, and the rules that never fired (every rule is evaluated on every event).
+    #[arg(long)]
+    pub stats: bool,
     /// Audit log files: JSON Lines, optionally gzip-compressed; `-` or nothing reads stdin.
     #[arg(value_name = "FILE")]
     pub inputs: Vec<String>,
@@ -76,29 +86,19 @@ fn compiled_engine() -> Option<Box<dyn Engine>> {
     Some(crate::engine::compiled_box())
 }
 
-/// The settings, the configuration's rule files and its `kaudit.state_dir`.
+/// The settings, the configuration's rule files and its `kaudit.state_dir`: the built-in defaults, then
+/// `-c FILE`, then `-o` overrides — the same reading as `serve`, so an unknown key is a warning in both.
 fn settings(args: &Args) -> Result<(Settings, Vec<String>, Option<PathBuf>), String> {
     let mut overrides = Vec::new();
     if args.json {
         overrides.push("json_output=true".to_string());
     }
     overrides.extend(args.options.iter().cloned());
-    match &args.config {
-        Some(path) => {
-            let cfg = ServeConfig::load(Some(path), &overrides).map_err(|e| e.to_string())?;
-            for w in &cfg.warnings {
-                eprintln!("kaudit: warning: {w}");
-            }
-            Ok((cfg.settings, cfg.rules_files, cfg.sources.state_dir))
-        }
-        None => {
-            let mut s = Settings::default();
-            for o in &overrides {
-                s.apply_override(o).map_err(|e| e.to_string())?;
-            }
-            Ok((s, Vec::new(), None))
-        }
+    let cfg = ServeConfig::load(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
+    for w in &cfg.warnings {
+        eprintln!("kaudit: warning: {w}");
     }
+    Ok((cfg.settings, cfg.rules_files, cfg.sources.state_dir))
 }
 
 fn load_engine(files: &[PathBuf], with_builtin: bool) -> Result<Box<dyn Engine>, ()> {
@@ -150,6 +150,10 @@ pub fn run(args: Args) -> ExitCode {
     let plan = settings.plan(engine.rules());
     let format = AlertFormat::new(&settings);
     let inputs = if args.inputs.is_empty() {
+        // Someone who typed `kaudit replay` alone would otherwise see nothing happen.
+        if std::io::stdin().is_terminal() {
+            eprintln!("{STDIN_HINT}");
+        }
         vec!["-".to_string()]
     } else {
         args.inputs.clone()
@@ -163,7 +167,12 @@ pub fn run(args: Args) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut err = std::io::stderr();
-    let mut replayer = Replayer::new(engine.as_ref(), &plan, &format);
+    let counting = args.stats.then(|| CoverageEngine::new(engine.as_ref()));
+    let evaluator: &dyn Engine = match &counting {
+        Some(c) => c,
+        None => engine.as_ref(),
+    };
+    let mut replayer = Replayer::new(evaluator, &plan, &format);
     replayer.progress = true;
     replayer.input_format = args.input_format.0;
     replayer.flush_each_event = inputs.iter().any(|p| p == "-");
@@ -211,6 +220,9 @@ pub fn run(args: Args) -> ExitCode {
     let stats = replayer.finish();
     if !args.quiet {
         let _ = write_summary(&stats, &mut err);
+    }
+    if let Some(c) = &counting {
+        let _ = c.coverage(&plan).write(&mut err);
     }
     ExitCode::from(status)
 }

@@ -89,7 +89,7 @@ pub fn run(args: Args) -> ExitCode {
     match server::serve_until_signal(&cfg, ctx) {
         Ok(summary) => {
             tracing::info!(
-                queued = summary.events_queued,
+                accepted = summary.events_queued,
                 evaluated = summary.events_evaluated,
                 alerts = summary.alerts,
                 events_undelivered = summary.events_undelivered,

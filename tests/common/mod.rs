@@ -247,3 +247,19 @@ pub fn strings(v: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Runs the `kaudit` binary with `args` (in `dir` when given, local zone UTC) and returns its exit code,
+/// stdout and stderr.
+pub fn kaudit_in(dir: Option<&Path>, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kaudit"));
+    cmd.args(args).env("TZ", "UTC");
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let out = cmd.output().expect("run kaudit");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -9,7 +9,8 @@
 //! Rows follow upstream's listing order (k8saudit 0.18.0 `ka.*`, then json, then generic `evt.*`);
 //! deprecated aliases share the extractor of the field they alias.
 
-/// Value type of a field (spec §2.8, §5.6). Every `ka.*`/`jevt.*`/`json.*` field is `String`.
+/// Value type of a field (docs/semantics.md#fields-and-arguments, #evt-fields). Every `ka.*`/`jevt.*`/`json.*`
+/// field is `String`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FieldType {
     String,
@@ -39,7 +40,7 @@ impl FieldType {
     }
 }
 
-/// What may or must follow the field name in brackets (spec §2.8).
+/// What may or must follow the field name in brackets (docs/semantics.md#fields-and-arguments).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ArgKind {
     /// No argument allowed.
@@ -238,7 +239,7 @@ impl FieldId {
     }
 }
 
-/// Looks a field up by its exact name (spec §2.8: no prefix matching).
+/// Looks a field up by its exact name (docs/semantics.md#fields-and-arguments: no prefix matching).
 pub fn lookup(name: &str) -> Option<&'static FieldInfo> {
     FIELDS.iter().find(|f| f.name == name)
 }

@@ -1,6 +1,6 @@
-//! Rule exceptions (spec §3): validation/defaulting when an exception is defined or appended, and the
-//! condition text Falco generates from them (`(cond) and not (...)`), reproduced byte for byte —
-//! including the unescaped splicing of values, which later goes through list expansion and parsing.
+//! Rule exceptions (docs/semantics.md#exceptions): validation/defaulting when an exception is defined or appended,
+//! and the condition text Falco generates from them (`(cond) and not (...)`), reproduced byte for byte — including
+//! the unescaped splicing of values, which later goes through list expansion and parsing.
 
 // Diagnostics are the (cold) error path; their size does not matter.
 #![allow(clippy::result_large_err)]
@@ -167,8 +167,8 @@ fn paren_item(e: &str) -> String {
     }
 }
 
-/// The condition text Falco compiles for a rule with exceptions (spec §2.1 step 1, §3.2-§3.4).
-/// With no exceptions the condition is returned unchanged.
+/// The condition text Falco compiles for a rule with exceptions (docs/semantics.md#condition-pipeline step 1,
+/// #exceptions). With no exceptions the condition is returned unchanged.
 pub fn build_condition(cond: &str, exceptions: &[ExceptionInfo]) -> Result<String, Diagnostic> {
     if exceptions.is_empty() {
         return Ok(cond.to_string());

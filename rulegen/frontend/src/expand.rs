@@ -1,10 +1,10 @@
-//! Falco's list handling, which is textual (spec §2.6): list items naming other lists are expanded
-//! one level when lists are compiled, and list names in condition text are replaced by the items
-//! before parsing — even inside quoted strings, and whatever the word means there.
+//! Falco's list handling, which is textual (docs/semantics.md#list-expansion): list items naming other lists are
+//! expanded one level when lists are compiled, and list names in condition text are replaced by the items before
+//! parsing — even inside quoted strings, and whatever the word means there.
 //!
-//! Real Falco confirmed the quirks reproduced here (conformance/micro/FINDINGS.md §2.6): items with
-//! spaces are double-quoted, items with commas split into several values, an empty list drops one
-//! neighbouring comma, and nested list names expand only one level.
+//! Real Falco confirmed the quirks reproduced here (conformance/micro/FINDINGS.md §2.6;
+//! docs/semantics.md#list-expansion): items with spaces are double-quoted, items with commas split into several
+//! values, an empty list drops one neighbouring comma, and nested list names expand only one level.
 
 /// Falco's quoting rule for list items and exception values: wrap in `"` only when the text
 /// contains a space and does not already start with a quote. Nothing is escaped.

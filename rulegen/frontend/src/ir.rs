@@ -13,7 +13,8 @@ pub type MacroId = u32;
 pub struct Ruleset {
     /// The rule files in load order (as given; used for diagnostics and `list-rules`).
     pub files: Vec<String>,
-    /// Every rule of every source, in evaluation order (position of the first definition; see spec §1.13).
+    /// Every rule of every source, in evaluation order (position of the first definition; see
+    /// docs/semantics.md#selection-and-evaluation-order).
     pub rules: Vec<Rule>,
     /// Macros referenced by `k8s_audit` rules, resolved. Conditions refer to them by `MacroId` so that a
     /// back end can evaluate each at most once per event.
@@ -219,7 +220,7 @@ impl Priority {
     }
 }
 
-/// A rule's output, pre-split into literal text and field tokens (spec §4.1).
+/// A rule's output, pre-split into literal text and field tokens (docs/semantics.md#output-format).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Output {
     /// The format text after Falco's load-time processing (leading `*` dropped, trimmed).

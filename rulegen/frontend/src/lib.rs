@@ -14,6 +14,7 @@ pub mod exceptions;
 pub mod expand;
 pub mod ir;
 pub mod items;
+pub mod lint;
 pub mod load;
 pub mod merge;
 pub mod ops;

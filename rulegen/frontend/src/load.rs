@@ -1,5 +1,5 @@
 //! The public entry point: load rule files in order into one `ir::Ruleset`, as Falco does with
-//! repeated `-r` (spec §1.10).
+//! repeated `-r` (docs/semantics.md#loading-order-and-visibility).
 //!
 //! ```no_run
 //! let res = kaudit_frontend::load::load_files(&["rules.yaml".into()]);
@@ -305,7 +305,7 @@ fn read_file(
     Ok(())
 }
 
-/// Checks `required_plugin_versions` against the emulated plugins (spec §1.4).
+/// Checks `required_plugin_versions` against the emulated plugins (docs/semantics.md#required-versions).
 fn check_plugin_requirements(col: &Collector) -> Result<(), Diagnostic> {
     for req in &col.plugin_requirements {
         let loaded = req.alternatives.iter().find_map(|(name, ver)| {

@@ -1,6 +1,7 @@
 //! The accumulated definitions of every file loaded so far (Falco's rule-loader "collector"):
 //! definitions, appends, selective replaces, standalone `enabled`, with Falco's index/visibility
-//! counters (spec §1.10) and messages. A redefinition keeps the position of the first definition.
+//! counters (docs/semantics.md#loading-order-and-visibility) and messages. A redefinition keeps the position of the
+//! first definition.
 
 // Diagnostics are the (cold) error path; their size does not matter.
 #![allow(clippy::result_large_err)]
@@ -486,7 +487,7 @@ impl Collector {
         if let Some(t) = u.tags {
             prev.attrs.tags = t;
         }
-        // Falco does not default or validate replaced exceptions (spec §3.5).
+        // Falco does not default or validate replaced exceptions (docs/semantics.md#exceptions).
         if let Some(e) = u.exceptions {
             prev.attrs.exceptions = e;
         }

@@ -60,7 +60,7 @@ const fn row(
 use OpClass::*;
 
 /// Every operator. Flags: (string, numeric, bool, list field, right-hand field allowed).
-/// Lexing order matters (spec §2.3): `exists`, numeric, string, list; longer spellings first.
+/// Lexing order matters (docs/semantics.md#grammar): `exists`, numeric, string, list; longer spellings first.
 pub static OPERATORS: &[OpInfo] = &[
     row(
         CmpOp::Exists,

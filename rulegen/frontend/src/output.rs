@@ -1,4 +1,4 @@
-//! Output format strings (spec §4.1, §4.4) → `ir::Output`.
+//! Output format strings (docs/semantics.md#output-format, #json-alerts) → `ir::Output`.
 //!
 //! What `ir::Output` holds (for the alert formatter in the runtime and codegen):
 //! * `text`: the rule output after load-time processing: trimmed (full definitions only) and with a
@@ -16,11 +16,15 @@ use crate::ast::{self, Transformer};
 use crate::ir::{Output, OutputPart, ValueExpr};
 use crate::typeck;
 
-/// An output error: Falco's message and the byte offset in the output text.
+/// An output error: Falco's message, the byte offset and length in the output text, and our hint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputError {
     pub message: String,
     pub at: u32,
+    /// Bytes the error covers (at least 1: the `%`).
+    pub len: u32,
+    /// E.g. "did you mean `ka.user.name`?" for an unknown field; not part of Falco's message.
+    pub hint: Option<String>,
 }
 
 pub const ERR_DANGLING_PERCENT: &str = "invalid formatting syntax: formatting cannot end with a %";
@@ -47,6 +51,8 @@ pub fn parse(text: &str) -> Result<Output, OutputError> {
             return Err(OutputError {
                 message: ERR_DANGLING_PERCENT.into(),
                 at: base + pct as u32,
+                len: 1,
+                hint: None,
             });
         }
         let digits_start = j;
@@ -59,9 +65,12 @@ pub fn parse(text: &str) -> Result<Output, OutputError> {
             .and_then(|d| d.parse::<usize>().ok());
         let rest = body.get(j..).unwrap_or("");
         let Some((token, used)) = token_prefix(rest) else {
+            let word = field_like_word(rest);
             return Err(OutputError {
                 message: ERR_UNKNOWN_TOKEN.into(),
                 at: base + pct as u32,
+                len: (j - pct + word.len()) as u32,
+                hint: unknown_token_hint(word),
             });
         };
         if !literal.is_empty() {
@@ -85,6 +94,28 @@ pub fn parse(text: &str) -> Result<Output, OutputError> {
         text: body.to_string(),
         parts,
         fields,
+    })
+}
+
+/// The field-name-like start of `rest` (`ka.usr.name` of `ka.usr.name verb=...`).
+fn field_like_word(rest: &str) -> &str {
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_'))
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// The hint an unknown field gets in a condition, else a pointer to the field list.
+fn unknown_token_hint(word: &str) -> Option<String> {
+    if word.is_empty() {
+        return Some(
+            "`%` must be followed by a field name (`kaudit list-fields` lists every field)".into(),
+        );
+    }
+    typeck::unknown_field_hint(word).or_else(|| {
+        Some(format!(
+            "`{word}` is not a field (`kaudit list-fields` lists every field)"
+        ))
     })
 }
 
@@ -187,13 +218,32 @@ mod tests {
             parse("100% sure").unwrap_err(),
             OutputError {
                 message: ERR_UNKNOWN_TOKEN.into(),
-                at: 3
+                at: 3,
+                len: 1,
+                hint: Some(
+                    "`%` must be followed by a field name (`kaudit list-fields` lists every field)"
+                        .into()
+                ),
             }
         );
         assert_eq!(
             parse("v=%ka.nosuch").unwrap_err().message,
             ERR_UNKNOWN_TOKEN
         );
+    }
+
+    #[test]
+    fn an_unknown_field_gets_its_extent_and_the_condition_hint() {
+        let e = parse("user=%ka.usr.name verb=%ka.verb").unwrap_err();
+        assert_eq!((e.at, e.len), (5, 12));
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("did you mean `ka.user.name`? (`kaudit list-fields` lists every field)")
+        );
+        // The width digits belong to the token.
+        let e = parse("%20ka.target.nmespace").unwrap_err();
+        assert_eq!((e.at, e.len), (0, 21));
+        assert!(e.hint.unwrap().contains("`ka.target.namespace`"));
     }
 
     #[test]

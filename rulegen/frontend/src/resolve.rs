@@ -1,7 +1,7 @@
 //! Compiling the accumulated definitions into an `ir::Ruleset` (Falco's rule-loader "compiler",
-//! spec §1.10, §2.1, §2.6, §2.7): list compilation (one-level expansion), textual list expansion,
-//! parsing, macro resolution with Falco's visibility rules, exception text, output and condition
-//! type checking, and the unused-macro/list warnings.
+//! docs/semantics.md#loading-order-and-visibility, #condition-pipeline, #list-expansion, #macros): list compilation
+//! (one-level expansion), textual list expansion, parsing, macro resolution with Falco's visibility rules,
+//! exception text, output and condition type checking, and the unused-macro/list warnings.
 //!
 //! Rules of sources other than `k8s_audit` are kept (with `cond: None`) but never type-checked; their
 //! conditions are still expanded and parsed leniently so that the macros and lists they use count as
@@ -265,7 +265,8 @@ impl Compiler<'_> {
                 .map_err(|e| Box::new(self.parse_error(&e, &src, it::MACRO_CONDITION, &m.name)))?;
             self.macros.insert(m.name.clone(), ParsedMacro { ast, src });
         }
-        // Resolve every macro in definition order with its own visibility (spec §1.10).
+        // Resolve every macro in definition order with its own visibility
+        // (docs/semantics.md#loading-order-and-visibility).
         let mut resolved: HashSet<String> = HashSet::new();
         for m in &self.col.macros {
             let visible = |name: &str| {
@@ -424,7 +425,7 @@ impl Compiler<'_> {
                 });
                 continue;
             }
-            // `%container.info` is dropped with a deprecation warning (spec §4.1).
+            // `%container.info` is dropped with a deprecation warning (docs/semantics.md#output-format).
             let out_text = if r.output.contains(CONTAINER_INFO) {
                 self.warnings.push(
                     Diagnostic::warning(code::W_DEPRECATED_ITEM, CONTAINER_INFO_DEPRECATED)
@@ -441,14 +442,17 @@ impl Compiler<'_> {
                 Err(e) => {
                     let span = match r.output_src.file_offset(e.at as usize) {
                         Some(b) if out_text == r.output_src.text => {
-                            self.lines.span(r.output_src.span.file, b, 1)
+                            self.lines.span(r.output_src.span.file, b, e.len.max(1))
                         }
                         _ => r.output_src.span,
                     };
-                    let d = Diagnostic::error(code::COMPILE_OUTPUT, e.message.clone())
+                    let mut d = Diagnostic::error(code::COMPILE_OUTPUT, e.message.clone())
                         .with_span(span)
                         .falco(falco_mark(r.falco_output_span))
                         .item(it::RULE_OUTPUT, r.name.clone());
+                    if let Some(h) = &e.hint {
+                        d = d.hint(h.clone());
+                    }
                     if r.attrs.skip_if_unknown_filter && typeck::is_unknown_field_error(&e.message)
                     {
                         self.warnings.push(Diagnostic {

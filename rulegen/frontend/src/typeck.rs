@@ -1,6 +1,6 @@
-//! Type checking of one condition check (spec §2.8-§2.14): field lookup and argument validation,
-//! operator/type and list-ness fit, right-hand literal conversion, regex compilation, `val()` and
-//! transformer typing, and Falco's compile-time hints. Produces the typed `ir::Check`.
+//! Type checking of one condition check (docs/semantics.md#fields-and-arguments to #field-to-field-comparisons):
+//! field lookup and argument validation, operator/type and list-ness fit, right-hand literal conversion, regex
+//! compilation, `val()` and transformer typing, and Falco's compile-time hints. Produces the typed `ir::Check`.
 //!
 //! Deliberate kaudit difference (conformance/README.md): a single-value operator on a list field
 //! (`contains`, `=`, `pmatch`, a modifier, ...) is accepted with a deprecation warning and means
@@ -41,8 +41,14 @@ pub fn suggest_field(name: &str) -> Option<&'static str> {
         .map(|(_, n)| n)
 }
 
+/// "did you mean `ka.user.name`?" for a misspelt field (conditions and outputs say the same).
+pub fn unknown_field_hint(name: &str) -> Option<String> {
+    suggest_field(name)
+        .map(|n| format!("did you mean `{n}`? (`kaudit list-fields` lists every field)"))
+}
+
 /// Levenshtein distance over bytes (names are ASCII); inputs longer than 64 bytes are never close.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() > 64 || b.len() > 64 {
         return usize::MAX;
@@ -72,7 +78,7 @@ pub struct Hint {
     pub help: Option<String>,
 }
 
-/// Messages that `skip-if-unknown-filter` turns into a warning (spec §1.11).
+/// Messages that `skip-if-unknown-filter` turns into a warning (docs/semantics.md#sources-and-unknown-filters).
 pub fn is_unknown_field_error(msg: &str) -> bool {
     [
         "nonexistent field",
@@ -125,8 +131,7 @@ pub fn field(f: &ast::FieldRef) -> Result<ir::FieldRef, Problem> {
             f.at,
             f.name.len(),
         );
-        p.hint = suggest_field(&f.name)
-            .map(|n| format!("did you mean `{n}`? (`kaudit list-fields` lists every field)"));
+        p.hint = unknown_field_hint(&f.name);
         return Err(p);
     };
     let arg = match (info.arg, &f.arg) {

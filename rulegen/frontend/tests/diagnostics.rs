@@ -426,6 +426,14 @@ fn output_errors() {
         "unknown filter: unexpected token after '",
         Some((3, 10)),
     );
+    // A misspelt field: its whole extent is marked and the condition's "did you mean" hint follows.
+    case(
+        "output_misspelt_field",
+        &[&out("user=%ka.usr.name verb=%ka.verb")],
+        "LOAD_ERR_COMPILE_OUTPUT",
+        "unknown filter: unexpected token after '",
+        Some((3, 10)),
+    );
 }
 
 #[test]

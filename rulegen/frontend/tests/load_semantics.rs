@@ -1,5 +1,5 @@
 //! What loading produces: order, overrides, appends, exceptions and list expansion in the final
-//! condition text, macro ids, other-source rules, tags, outputs (spec §1-§4.1).
+//! condition text, macro ids, other-source rules, tags, outputs (docs/semantics.md#rule-files to #output-format).
 
 // Test code: a panic is a failed test. The no-panic lints in Cargo.toml are for production code.
 #![allow(

@@ -1,5 +1,6 @@
-//! Textual list expansion (spec §2.6), checked against the facts real Falco confirmed
-//! (conformance/micro/FINDINGS.md §2.6) and against a literal model of Falco's algorithm.
+//! Textual list expansion (docs/semantics.md#list-expansion), checked against the facts real Falco confirmed
+//! (conformance/micro/FINDINGS.md §2.6; docs/semantics.md#list-expansion) and against a literal model of Falco's
+//! algorithm.
 
 // Test code: a panic is a failed test. The no-panic lints in Cargo.toml are for production code.
 #![allow(

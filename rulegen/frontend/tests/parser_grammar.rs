@@ -1,4 +1,4 @@
-//! Condition grammar (spec §2.3, §2.5, §2.13): what trees the parser builds.
+//! Condition grammar (docs/semantics.md#grammar, #quoted-strings, #modifiers): what trees the parser builds.
 
 // Test code: a panic is a failed test. The no-panic lints in Cargo.toml are for production code.
 #![allow(

@@ -1,4 +1,4 @@
-//! Operands on their own: output tokens (longest valid prefix, spec §4.1) and exception fields.
+//! Operands on their own: output tokens (longest valid prefix, docs/semantics.md#output-format) and exception fields.
 
 // Test code: a panic is a failed test. The no-panic lints in Cargo.toml are for production code.
 #![allow(

@@ -1,8 +1,9 @@
 //! Support for the code `kaudit_frontend::codegen` generates (the compiled engine): small, inlinable helpers
 //! with the same semantics the interpreter gets from `ops`. Not meant for hand-written callers.
 //!
-//! Value conventions (spec §2.11): an empty `Values` is a missing field; a check on a missing field is
-//! false; a single-value operator on a list field is true when some element satisfies it.
+//! Value conventions (docs/semantics.md#missing-values-and-list-fields): an empty `Values` is a missing field; a
+//! check on a missing field is false; a single-value operator on a list field is true when some element satisfies
+//! it.
 
 use crate::event::Event;
 use crate::ops::{transform, Matcher};

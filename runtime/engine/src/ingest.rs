@@ -1,4 +1,4 @@
-//! Splitting an input document (a file line or an HTTP body) into audit events (spec §5.2).
+//! Splitting an input document (a file line or an HTTP body) into audit events (docs/semantics.md#ingestion).
 //!
 //! A document is an `Event` object, an `EventList` object (each of `items` is an event; items are not
 //! checked for `kind`), or a JSON array of such documents (recursively). Anything else is rejected with

@@ -8,8 +8,10 @@
 
 pub mod alert;
 pub mod compiled;
+pub mod coverage;
 pub mod engine;
 pub mod event;
+pub mod explain;
 pub mod fields;
 pub mod formats;
 pub mod ingest;

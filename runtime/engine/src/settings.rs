@@ -1,5 +1,5 @@
-//! Run settings shared by `replay` and the webhook (spec §1.13, §4.4, §6.1), and Falco's `-o key=value`
-//! override syntax for them.
+//! Run settings shared by `replay` and the webhook (docs/semantics.md#selection-and-evaluation-order, #json-alerts,
+//! #configuration), and Falco's `-o key=value` override syntax for them.
 //!
 //! `Settings` is a plain struct with Falco's code defaults. `apply_override("key=value")` parses one `-o`
 //! argument into a key path (`a.b`, `list[2]`, `list[]` to append; `\.` and `\[` escape) and a value, and
@@ -157,7 +157,7 @@ fn unquote_yaml_scalar(v: &str) -> String {
     v.to_string()
 }
 
-/// YAML 1.1 booleans as yaml-cpp accepts them (spec §1.2).
+/// YAML 1.1 booleans as yaml-cpp accepts them (docs/semantics.md#scalar-values).
 pub fn parse_bool(v: &str) -> Option<bool> {
     const TRUE: &[&str] = &["y", "yes", "true", "on"];
     const FALSE: &[&str] = &["n", "no", "false", "off"];
@@ -273,9 +273,9 @@ impl Settings {
         self.rule_selections.push(Some(sel));
     }
 
-    /// The evaluation plan for `rules` (spec §1.13): `k8s_audit` rules at or above the minimum priority;
-    /// initially the ones enabled in the files, in load order; then each selection in order disables
-    /// matching rules or appends newly enabled ones at the end (so re-enabled rules move last).
+    /// The evaluation plan for `rules` (docs/semantics.md#selection-and-evaluation-order): `k8s_audit` rules at or
+    /// above the minimum priority; initially the ones enabled in the files, in load order; then each selection in
+    /// order disables matching rules or appends newly enabled ones at the end (so re-enabled rules move last).
     pub fn plan(&self, rules: &[RuleMeta]) -> Plan {
         let loaded = |r: &RuleMeta| r.source == "k8s_audit" && r.priority <= self.min_priority;
         let mut order: Vec<usize> = rules

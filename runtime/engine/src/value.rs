@@ -10,7 +10,8 @@ pub enum Val<'e> {
     Bool(bool),
 }
 
-/// The values of one extraction. Empty means *missing* (spec §2.11: zero values are treated as missing).
+/// The values of one extraction. Empty means *missing* (docs/semantics.md#missing-values-and-list-fields: zero
+/// values are treated as missing).
 pub type Values<'e> = smallvec::SmallVec<[Val<'e>; 2]>;
 
 impl<'e> Val<'e> {

@@ -518,7 +518,8 @@ fn operators_never_panic_on_any_values() {
             }
             for info in OPERATORS {
                 let holds = check_values(info.op, &lhs, &rhs);
-                // Missing on either side is false for every operator (spec §2.11).
+                // Missing on either side is false for every operator
+                // (docs/semantics.md#missing-values-and-list-fields).
                 prop_assert!(!holds || (!lhs.is_empty() && !rhs.is_empty()));
             }
             Ok(())

@@ -1,4 +1,4 @@
-//! Quoted-string escapes of the condition language (spec §2.5).
+//! Quoted-string escapes of the condition language (docs/semantics.md#quoted-strings).
 //!
 //! Falco 0.44.1 (libs 0.25.x) accepts `\b \f \n \r \t \\ \/`, the delimiter's own escape (`\"` inside
 //! `"…"`, `\'` inside `'…'`), and backslash-space, which yields a lone backslash (legacy rules rely on

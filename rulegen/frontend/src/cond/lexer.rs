@@ -1,4 +1,4 @@
-//! The condition scanner: token recognisers that match at the cursor (spec §2.2).
+//! The condition scanner: token recognisers that match at the cursor (docs/semantics.md#tokens).
 //!
 //! Falco's parser has no separate token stream: each grammar rule tries the token kinds it expects at
 //! the current position (leftmost-longest, POSIX style). `Scanner` offers one method per token kind;
@@ -220,7 +220,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A `'…'` or `"…"` string. It ends at the first delimiter not preceded by a backslash, so a
-    /// string cannot end in an escaped backslash (spec §2.5); a NUL byte ends the input as in C.
+    /// string cannot end in an escaped backslash (docs/semantics.md#quoted-strings); a NUL byte ends the input as in C.
     pub fn quoted(&mut self) -> Quoted {
         let Some(delim @ (b'"' | b'\'')) = self.peek() else {
             return Quoted::No;

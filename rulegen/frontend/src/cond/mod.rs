@@ -32,7 +32,7 @@ impl std::fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// Parses a whole condition (spec §2.3). Nothing but blanks may follow the expression.
+/// Parses a whole condition (docs/semantics.md#grammar). Nothing but blanks may follow the expression.
 pub fn parse(text: &str) -> Result<ast::Expr, ParseError> {
     parser::Parser::new(text, text.len()).parse_all()
 }
@@ -86,11 +86,10 @@ pub fn parse_operand(text: &str) -> Result<ast::Operand, ParseError> {
 /// as unknown rather than spending quadratic time on hostile output strings.
 const PREFIX_SCAN_BUDGET: usize = 32 << 20;
 
-/// The operand an output token starts with (spec §4.1): Falco tries the whole remaining text, then
-/// ever shorter prefixes of it, and takes the first that parses as a field or transformer (at its
-/// start, no leading blank) and that `accept` validates (field known, argument allowed, ...).
-/// Returns the operand and the number of bytes it consumed, or `None`, which Falco reports as
-/// "unknown filter: unexpected token after '".
+/// The operand an output token starts with (docs/semantics.md#output-format): Falco tries the whole remaining text,
+/// then ever shorter prefixes of it, and takes the first that parses as a field or transformer (at its start, no
+/// leading blank) and that `accept` validates (field known, argument allowed, ...). Returns the operand and the
+/// number of bytes it consumed, or `None`, which Falco reports as "unknown filter: unexpected token after '".
 ///
 /// Example: with only `ka.verb` known, `ka.verbose` gives `ka.verb` and 7.
 pub fn parse_operand_prefix(

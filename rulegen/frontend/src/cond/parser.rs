@@ -1,4 +1,4 @@
-//! The recursive-descent condition parser (grammar: spec §2.3).
+//! The recursive-descent condition parser (grammar: docs/semantics.md#grammar).
 //!
 //! The structure follows Falco's parser closely because its quirks are observable: which rule tries
 //! which token first decides how `ka.verb increate`, `= anyof` or `a orb` are read, and error offsets

@@ -1,5 +1,5 @@
 //! Alerts: Falco's text line and JSON object for a rule match, byte-compatible with Falco 0.44
-//! (spec §4). Values come from a callback, so any engine (and unit tests) can supply them;
+//! (docs/semantics.md#outputs). Values come from a callback, so any engine (and unit tests) can supply them;
 //! `AlertFormat::format_event` uses the interpreter's value evaluation.
 
 pub mod json;

@@ -1,4 +1,4 @@
-//! Falco's JSON alert object (spec §4.4): compact, keys sorted, optional members per settings.
+//! Falco's JSON alert object (docs/semantics.md#json-alerts): compact, keys sorted, optional members per settings.
 
 use super::json::{write_bytes_as_str, write_str, write_u64};
 use super::render::write_field_json;

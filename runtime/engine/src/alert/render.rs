@@ -1,4 +1,5 @@
-//! Rendering extracted values as alert text and as `output_fields` JSON values (spec §4.1, §4.2, §4.4).
+//! Rendering extracted values as alert text and as `output_fields` JSON values (docs/semantics.md#output-format,
+//! #value-rendering, #json-alerts).
 
 use super::json;
 use crate::value::{Val, Values};
@@ -79,7 +80,7 @@ pub fn is_zero_padded_field(expr: &ValueExpr) -> bool {
 }
 
 /// Fields whose `output_fields` value is the event time as integer ns, whatever their text
-/// (spec §4.4, FINDINGS: `evt.time`, `evt.time.s`, `evt.time.iso8601`, `evt.datetime`, `evt.datetime.s`).
+/// (docs/semantics.md#json-alerts: `evt.time`, `evt.time.s`, `evt.time.iso8601`, `evt.datetime`, `evt.datetime.s`).
 pub fn is_time_text_field(expr: &ValueExpr) -> bool {
     [
         FieldId::EvtTime,

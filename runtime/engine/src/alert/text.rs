@@ -1,4 +1,5 @@
-//! The rendered rule output (`message`) and Falco's text alert line (spec §4.1–4.3).
+//! The rendered rule output (`message`) and Falco's text alert line (docs/semantics.md#output-format,
+//! #text-alert-line).
 
 use super::render::{apply_width, write_token_text};
 use super::time::{iso8601, local_clock, LocalZone};

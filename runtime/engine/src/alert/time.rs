@@ -1,6 +1,6 @@
-//! Timestamp texts of alerts (spec §4.3, §4.4): the local `HH:MM:SS.nnnnnnnnn` prefix, the ISO 8601 prefix
-//! and the JSON `time` member. The local zone is injectable so tests do not depend on the machine's zone;
-//! the calendar arithmetic is the event view's (`fields::time`).
+//! Timestamp texts of alerts (docs/semantics.md#text-alert-line, #json-alerts): the local `HH:MM:SS.nnnnnnnnn`
+//! prefix, the ISO 8601 prefix and the JSON `time` member. The local zone is injectable so tests do not depend on
+//! the machine's zone; the calendar arithmetic is the event view's (`fields::time`).
 
 use crate::fields::time::{clock_text, utc_datetime_text};
 

@@ -1,7 +1,8 @@
 //! The extractor functions named by the catalog's `extractor` column (`kaudit_frontend::field_catalog!`).
 //!
 //! This module holds the fields read from one plain path of the event and re-exports the others,
-//! which live in topic modules. Every `ka.*` extractor first applies the auditID gate (spec §5.3).
+//! which live in topic modules. Every `ka.*` extractor first applies the auditID gate
+//! (docs/semantics.md#ka-field-extraction).
 
 use super::walk::{push_array_path, push_path};
 use crate::event::{Event, Top};

@@ -1,4 +1,4 @@
-//! Generic `evt.*` fields on `k8s_audit` events (spec §5.6). No auditID gate.
+//! Generic `evt.*` fields on `k8s_audit` events (docs/semantics.md#evt-fields). No auditID gate.
 
 use super::time;
 use crate::event::Event;

@@ -1,4 +1,4 @@
-//! The json plugin's fields (`json.*` and their legacy `jevt.*` names), spec §5.5. No auditID gate.
+//! The json plugin's fields (`json.*` and their legacy `jevt.*` names), docs/semantics.md#json-fields. No auditID gate.
 
 use crate::event::Event;
 use crate::value::{Val, Values};

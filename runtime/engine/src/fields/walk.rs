@@ -1,4 +1,5 @@
-//! The path walk upstream uses for per-item fields (spec §5.3), and helpers shared by the extractors.
+//! The path walk upstream uses for per-item fields (docs/semantics.md#ka-field-extraction), and helpers shared by
+//! the extractors.
 //!
 //! `walk` reproduces the plugin's recursive walk: before each path component, an array reached is
 //! expanded (every element walks the rest of the path; an element lacking it yields a `None`

@@ -77,7 +77,8 @@ impl<'t, 'a> Node<'t, 'a> {
         }
     }
 
-    /// Field text (spec §5.3): a string's unescaped content, else the compact JSON text of the value.
+    /// Field text (docs/semantics.md#ka-field-extraction): a string's unescaped content, else the compact JSON text
+    /// of the value.
     pub fn text(&self) -> Cow<'a, str> {
         let t = self.tok();
         match t.kind {

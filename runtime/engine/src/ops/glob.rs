@@ -1,7 +1,7 @@
-//! `glob`/`iglob` (spec §2.12): POSIX `fnmatch(3)` without flags (byte-wise, as in the C locale):
-//! `*` and `?` also match `/` and leading dots, `[...]`/`[!...]`/`[^...]` bracket expressions with
-//! ranges and `[:class:]` names, `\` escapes the next character; the whole value must match.
-//! `iglob` folds ASCII case.
+//! `glob`/`iglob` (docs/semantics.md#glob-pmatch-and-regex): POSIX `fnmatch(3)` without flags (byte-wise, as in the
+//! C locale): `*` and `?` also match `/` and leading dots, `[...]`/`[!...]`/`[^...]` bracket expressions with
+//! ranges and `[:class:]` names, `\` escapes the next character; the whole value must match. `iglob` folds ASCII
+//! case.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Tok {

@@ -1,4 +1,4 @@
-//! Operator semantics on extracted `Values` (spec §2.9–2.13).
+//! Operator semantics on extracted `Values` (docs/semantics.md#transformers to #modifiers).
 //!
 //! API (used by the interpreter and by generated code alike):
 //! * `Matcher::new(op, modifier, &ir::Rhs, lhs_ty)` compiles a check's operator and literal right-hand

@@ -1,7 +1,7 @@
-//! `pmatch` (spec §2.12): path-prefix matching against a set of paths. Paths are compared component
-//! by component (split on `/`, empty components dropped); a listed path matches a value whose
-//! components start with the listed ones. Listed components containing `*`, `?` or `[` are globs
-//! matched against one component (a wildcard never crosses `/`).
+//! `pmatch` (docs/semantics.md#glob-pmatch-and-regex): path-prefix matching against a set of paths. Paths are
+//! compared component by component (split on `/`, empty components dropped); a listed path matches a value whose
+//! components start with the listed ones. Listed components containing `*`, `?` or `[` are globs matched against
+//! one component (a wildcard never crosses `/`).
 
 use super::glob::Glob;
 

@@ -1,4 +1,5 @@
-//! Operator semantics, pinned on single, multiple and missing values (spec §2.10–2.13, FINDINGS).
+//! Operator semantics, pinned on single, multiple and missing values (docs/semantics.md#operators to #modifiers;
+//! conformance FINDINGS).
 
 use super::*;
 use std::borrow::Cow;

@@ -1,5 +1,5 @@
-//! Transformers (spec §2.9) applied to extracted values. They run only on present values: a missing
-//! (empty) input stays missing.
+//! Transformers (docs/semantics.md#transformers) applied to extracted values. They run only on present values: a
+//! missing (empty) input stays missing.
 
 use crate::value::{Val, Values};
 use std::borrow::Cow;

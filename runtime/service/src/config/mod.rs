@@ -1,5 +1,5 @@
 //! `kaudit serve` configuration: Falco's falco.yaml keys that apply to a Kubernetes-audit webhook
-//! (spec §5.1, §6.1), plus kaudit's own keys under `kaudit:`.
+//! (docs/semantics.md#plugin-configuration, #configuration), plus kaudit's own keys under `kaudit:`.
 //!
 //! Loading order: the embedded `default.yaml`, then the `-c FILE` document merged over it key by key, then
 //! each `-o key=value` in order. The rule-run keys (`priority`, `rule_matching`, `json_*`, `rules:`) are

@@ -219,8 +219,8 @@ pub struct InitConfig {
     pub ssl_certificate: Option<String>,
 }
 
-/// `init_config` as a map node: a YAML map, or a JSON string holding an object (as Falco accepts both);
-/// `Node::Null` when absent or empty.
+/// `init_config` as a map node: a YAML map, or a JSON string holding an object
+/// (docs/semantics.md#plugin-configuration); `Node::Null` when absent or empty.
 pub fn init_config_node(node: Option<&Node>, at: &str) -> Result<Node, ConfigError> {
     let map = match node {
         None | Some(Node::Null) => return Ok(Node::Null),

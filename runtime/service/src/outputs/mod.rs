@@ -1,4 +1,4 @@
-//! Alert outputs (Falco's output channels, spec §6.1): stdout, file, program and http.
+//! Alert outputs (Falco's output channels, docs/semantics.md#configuration): stdout, file, program and http.
 //!
 //! Outputs run on one dispatcher thread (`dispatch`), fed by a bounded queue from the evaluation workers:
 //! when an output is slow the queue fills, the workers wait, the event queue fills, and the webhook answers

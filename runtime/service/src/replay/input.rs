@@ -59,8 +59,13 @@ pub fn open_input(path: &str) -> io::Result<Input> {
             count: Rc::clone(&consumed),
         },
     );
-    let is_gzip = buffered.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn BufRead> = if is_gzip {
+    let first = buffered.fill_buf()?;
+    let (is_empty, is_gzip) = (first.is_empty(), first.starts_with(&[0x1f, 0x8b]));
+    // An input that ended before its first byte stays ended: a terminal's Ctrl-D is one end of input, and
+    // reading again would wait for another.
+    let reader: Box<dyn BufRead> = if is_empty {
+        Box::new(io::empty())
+    } else if is_gzip {
         Box::new(BufReader::with_capacity(
             1 << 16,
             flate2::bufread::MultiGzDecoder::new(buffered),

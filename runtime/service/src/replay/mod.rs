@@ -1,5 +1,5 @@
 //! Replaying audit logs: JSON Lines files (the kube-apiserver log backend format), plain or gzip-compressed,
-//! or stdin, through an engine, writing alerts (spec §5.2).
+//! or stdin, through an engine, writing alerts (docs/semantics.md#ingestion).
 //!
 //! Each non-blank line is one document (`input` also finds the documents of pretty-printed and
 //! concatenated JSON). A document is an Event, an EventList or an array of those (`ingest`), or, detected
@@ -408,14 +408,29 @@ fn read_line(input: &mut Input, lineno: u64, line: &mut Vec<u8>) -> io::Result<u
 
 /// Writes the end-of-run summary (events, alerts per rule, skipped lines).
 pub fn write_summary(stats: &ReplayStats, diag: &mut dyn Write) -> io::Result<()> {
-    writeln!(
-        diag,
-        "kaudit replay: {} events, {} alerts, {} malformed lines, {} events without a valid stageTimestamp",
-        stats.events,
-        stats.alerts,
-        stats.bad_lines.len(),
-        stats.dropped_events
-    )?;
+    let mut line = format!(
+        "kaudit replay: {}, {}",
+        count(stats.events, "event", "events"),
+        count(stats.alerts, "alert", "alerts")
+    );
+    if !stats.bad_lines.is_empty() {
+        line += &format!(
+            ", {}",
+            count(
+                stats.bad_lines.len() as u64,
+                "malformed line",
+                "malformed lines"
+            )
+        );
+    }
+    if stats.dropped_events > 0 {
+        let what = "without a valid stageTimestamp";
+        line += &format!(
+            ", {} {what}",
+            count(stats.dropped_events, "event", "events")
+        );
+    }
+    writeln!(diag, "{line}")?;
     if stats.records > 0 {
         let dropped: u64 = stats.records_dropped.values().sum();
         let why: Vec<String> = stats
@@ -454,6 +469,11 @@ pub fn write_summary(stats: &ReplayStats, diag: &mut dyn Write) -> io::Result<()
         writeln!(diag, "  malformed lines: {}{tail}", list.join(", "))?;
     }
     Ok(())
+}
+
+/// `n` with the singular or plural noun: "1 event", "2 events".
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 #[cfg(test)]
@@ -582,10 +602,43 @@ mod tests {
         write_summary(&stats, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
-            text.starts_with("kaudit replay: 3 events, 2 alerts, 1 malformed lines"),
+            text.starts_with("kaudit replay: 3 events, 2 alerts, 1 malformed line\n"),
             "{text}"
         );
         assert!(text.contains("       2  r\n"), "{text}");
         assert!(text.contains("malformed lines: f:7\n"), "{text}");
+    }
+
+    #[test]
+    fn summary_counts_read_in_the_singular_and_omit_what_did_not_happen() {
+        let summary = |stats: &ReplayStats| {
+            let mut out = Vec::new();
+            write_summary(stats, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let clean = ReplayStats {
+            events: 1,
+            alerts: 1,
+            ..Default::default()
+        };
+        assert_eq!(summary(&clean), "kaudit replay: 1 event, 1 alert\n");
+        let dropped = ReplayStats {
+            events: 0,
+            dropped_events: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            summary(&dropped),
+            "kaudit replay: 0 events, 0 alerts, 1 event without a valid stageTimestamp\n"
+        );
+        let more = ReplayStats {
+            events: 2,
+            dropped_events: 3,
+            ..Default::default()
+        };
+        assert_eq!(
+            summary(&more),
+            "kaudit replay: 2 events, 0 alerts, 3 events without a valid stageTimestamp\n"
+        );
     }
 }

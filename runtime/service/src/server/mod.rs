@@ -1,4 +1,4 @@
-//! `kaudit serve`: the Kubernetes audit webhook (spec §5.1-5.2) over HTTP/1.1 and HTTP/2, plain or TLS.
+//! `kaudit serve`: the Kubernetes audit webhook (docs/semantics.md#ingestion) over HTTP/1.1 and HTTP/2, plain or TLS.
 //!
 //! `Server::start` binds every listener, starts the evaluation pipeline and returns; `Server::run` serves
 //! until the shutdown trigger fires, then, all within `kaudit.shutdown_timeout_ms`: stops accepting, lets

@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cloud;
 pub mod config;
 pub mod logging;
 pub mod outputs;

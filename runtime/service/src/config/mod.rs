@@ -8,7 +8,7 @@
 
 pub mod limits;
 pub mod outputs;
-mod read;
+pub(crate) mod read;
 pub mod sources;
 pub mod tree;
 
@@ -165,6 +165,7 @@ impl ServeConfig {
             )?,
         };
         let sources = sources::read_sources(&mut r, root)?;
+        crate::cloud::check_config(&mut r, &sources)?;
         let listeners = read_listeners(&mut r, root, &mut limits, !sources.is_empty())?;
 
         let auth = read_auth(&mut r, root)?;

@@ -146,12 +146,5 @@ pub fn start_configured(
         tracing::info!(path = %f.path.display(), "following the audit log file");
         server.add_source(src);
     }
-    for c in &sc.cloud {
-        tracing::warn!(
-            "{}: the {} source is not part of this build; entry ignored",
-            c.origin,
-            c.name
-        );
-    }
-    Ok(())
+    crate::cloud::start(server, cfg)
 }

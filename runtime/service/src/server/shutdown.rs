@@ -34,10 +34,10 @@ pub fn on_sighup(reopen: Arc<AtomicBool>, reload: Option<Arc<AtomicBool>>) -> st
     let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            tracing::info!(
-                reload = reload.is_some(),
-                "SIGHUP: reopening output files and reloading rules"
-            );
+            match reload {
+                Some(_) => tracing::info!("SIGHUP: reopening output files and reloading rules"),
+                None => tracing::info!("SIGHUP: reopening output files"),
+            }
             reopen.store(true, Ordering::SeqCst);
             if let Some(r) = &reload {
                 r.store(true, Ordering::SeqCst);

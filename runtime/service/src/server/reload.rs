@@ -86,7 +86,8 @@ fn run(
                 continue;
             }
             let hash = content_hash(path);
-            changed |= hash != last.hash || hash.is_none();
+            // A file that went missing reloads (and fails) once, not at every poll.
+            changed |= hash != last.hash;
             *last = Seen { stamp: now, hash };
         }
         let forced = hup.swap(false, Ordering::SeqCst);

@@ -112,3 +112,94 @@ fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kaudit_engine::alert::AlertFormat;
+    use kaudit_engine::engine::Engine;
+    use kaudit_engine::interp::Interpreter;
+    use kaudit_engine::settings::Settings;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::RwLock;
+    use std::time::Instant;
+
+    fn empty_context() -> EvalContext {
+        let engine: Arc<dyn Engine> =
+            Arc::new(Interpreter::new(&Default::default()).expect("an empty rule set interprets"));
+        let settings = Settings::default();
+        EvalContext {
+            plan: settings.plan(engine.rules()),
+            format: AlertFormat::new(&settings),
+            engine,
+        }
+    }
+
+    fn wait_until(what: &str, cond: impl Fn() -> bool) {
+        let until = Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(Instant::now() < until, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn only_a_content_change_or_a_forced_reload_rebuilds_and_a_failure_keeps_the_slot() {
+        let dir = std::env::temp_dir().join(format!("kaudit-reload-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("rules.yaml");
+        std::fs::write(&file, "a").unwrap();
+        let builds = Arc::new(AtomicUsize::new(0));
+        let fail = Arc::new(AtomicBool::new(false));
+        let (b, f) = (builds.clone(), fail.clone());
+        let watch = Watch {
+            files: vec![file.clone()],
+            poll: Duration::from_millis(10),
+            build: Box::new(move || {
+                b.fetch_add(1, Ordering::SeqCst);
+                if f.load(Ordering::SeqCst) {
+                    Err("broken".into())
+                } else {
+                    Ok(empty_context())
+                }
+            }),
+        };
+        let first = Arc::new(empty_context());
+        let slot: RulesSlot = Arc::new(RwLock::new(first.clone()));
+        let metrics = Arc::new(Metrics::default());
+        let hup = Arc::new(AtomicBool::new(false));
+        let thread = spawn(watch, &slot, metrics.clone(), hup.clone()).unwrap();
+
+        // Same bytes written again (a new modification time): no rebuild.
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&file, "a").unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(builds.load(Ordering::SeqCst), 0);
+
+        // New bytes: one rebuild, swapped in.
+        std::fs::write(&file, "b").unwrap();
+        wait_until("a reload", || {
+            metrics.rules_reload_ok.load(Ordering::SeqCst) == 1
+        });
+        let second = super::super::pipeline::current(&slot);
+        assert!(!Arc::ptr_eq(&first, &second));
+
+        // A failing build: counted, reported, and the slot keeps the previous context.
+        fail.store(true, Ordering::SeqCst);
+        hup.store(true, Ordering::SeqCst);
+        wait_until("a failed reload", || {
+            metrics.rules_reload_failed.load(Ordering::SeqCst) == 1
+        });
+        assert_eq!(metrics.reload_error().as_deref(), Some("broken"));
+        assert!(Arc::ptr_eq(
+            &second,
+            &super::super::pipeline::current(&slot)
+        ));
+        assert_eq!(builds.load(Ordering::SeqCst), 2);
+
+        // The thread ends once the pipeline (the slot's last owner) is gone.
+        drop(slot);
+        wait_until("the thread to end", || thread.is_finished());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -203,6 +203,7 @@ async fn rule_file_edits_under_load_swap_whole_rule_sets_and_broken_edits_keep_t
         by_event.is_empty(),
         "alerts for events never posted: {by_event:?}"
     );
+    eprintln!("{posted} events posted: {old} evaluated by the old rules, {new} by the new");
     assert!(
         old > 0 && new > 0,
         "no swap under load: {old} old, {new} new"

@@ -5,12 +5,15 @@
 //! stdout). Without -r (and no `rules_files` in the configuration) the rules compiled into the binary are
 //! used. Exit status: 0 after a graceful shutdown (SIGTERM/SIGINT), 1 when rules, certificates or sockets
 //! fail, 2 for a bad configuration.
+//!
+//! Hot reload: with `watch_config_files` (default true) the run-time rule files and the -c file are
+//! polled every second, and SIGHUP reloads them too; a change that does not load keeps the old rules.
 
 use kaudit_engine::alert::AlertFormat;
 use kaudit_engine::engine::Engine;
 use kaudit_engine::interp::Interpreter;
 use kaudit_service::config::ServeConfig;
-use kaudit_service::server::{self, pipeline::EvalContext, tracing};
+use kaudit_service::server::{self, pipeline::EvalContext, reload, tracing};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -37,13 +40,69 @@ pub struct Args {
 /// Rule files loaded at run time, interpreted.
 fn load_engine(files: &[PathBuf], with_builtin: bool) -> Result<Arc<dyn Engine>, String> {
     crate::engine::announce_interpreted(files, with_builtin);
+    interpret(files, with_builtin)
+}
+
+/// Loads and interprets rule files; diagnostics go to stderr, and an error carries them too.
+fn interpret(files: &[PathBuf], with_builtin: bool) -> Result<Arc<dyn Engine>, String> {
     let res = crate::engine::load_rules(files, with_builtin);
+    let Some(ruleset) = &res.ruleset else {
+        return Err(format!("rules failed to load\n{}", res.render()));
+    };
     if !res.diagnostics.is_empty() {
         eprintln!("{}", res.render());
     }
-    let ruleset = res.ruleset.ok_or("rules failed to load")?;
-    let interp = Interpreter::new(&ruleset).map_err(|e| e.to_string())?;
+    let interp = Interpreter::new(ruleset).map_err(|e| e.to_string())?;
     Ok(Arc::new(interp))
+}
+
+fn context(engine: Arc<dyn Engine>, cfg: &ServeConfig) -> EvalContext {
+    EvalContext {
+        plan: cfg.settings.plan(engine.rules()),
+        format: AlertFormat::new(&cfg.settings),
+        engine,
+    }
+}
+
+/// What hot reload watches and how it rebuilds: the configuration is read again (its rule selection and
+/// alert format apply; listeners and outputs need a restart), then the rule files. Compiled-in rules
+/// cannot change without a rebuild, so with them only the configuration's settings reload.
+fn reload_watch(args: &Args, rule_files: &[PathBuf], cfg: &ServeConfig) -> Option<reload::Watch> {
+    let mut files: Vec<PathBuf> = args.config.iter().cloned().collect();
+    files.extend(rule_files.iter().cloned());
+    if rule_files.is_empty() {
+        tracing::info!("the compiled-in rules are in use: changing them needs a rebuild (only -c settings reload)");
+    }
+    if !cfg.watch_config_files {
+        files.clear();
+    }
+    let config = args.config.clone();
+    let mut overrides = args.options.clone();
+    if args.unbuffered {
+        overrides.push("buffered_outputs=false".into());
+    }
+    let cli_rules = args.rules.clone();
+    let with_builtin = args.with_builtin_rules;
+    let build = move || -> Result<EvalContext, String> {
+        let cfg = ServeConfig::load(config.as_deref(), &overrides)
+            .map_err(|e| format!("configuration error: {e}"))?;
+        let rule_files: Vec<PathBuf> = if cli_rules.is_empty() {
+            cfg.rules_files.iter().map(PathBuf::from).collect()
+        } else {
+            cli_rules.clone()
+        };
+        let engine = if rule_files.is_empty() {
+            crate::engine::compiled_arc()
+        } else {
+            interpret(&rule_files, with_builtin)?
+        };
+        Ok(context(engine, &cfg))
+    };
+    Some(reload::Watch {
+        files,
+        poll: std::time::Duration::from_secs(1),
+        build: Box::new(build),
+    })
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -78,15 +137,10 @@ pub fn run(args: Args) -> ExitCode {
             }
         }
     };
-    let plan = cfg.settings.plan(engine.rules());
-    tracing::info!(rules = plan.order.len(), "rules loaded");
-    let ctx = EvalContext {
-        engine,
-        plan,
-        format: AlertFormat::new(&cfg.settings),
-    };
-
-    match server::serve_until_signal(&cfg, ctx) {
+    let ctx = context(engine, &cfg);
+    tracing::info!(rules = ctx.plan.order.len(), "rules loaded");
+    let watch = reload_watch(&args, &rule_files, &cfg);
+    match server::serve_until_signal(&cfg, ctx, watch) {
         Ok(summary) => {
             tracing::info!(
                 accepted = summary.events_queued,

@@ -31,6 +31,8 @@ pub struct ServeConfig {
     pub settings: Settings,
     /// `rules_files`; empty = the rules compiled into the binary.
     pub rules_files: Vec<String>,
+    /// `watch_config_files`: reload run-time rules and settings when their files change (README "Hot reload").
+    pub watch_config_files: bool,
     pub listeners: Vec<ListenerConfig>,
     pub limits: IngestLimits,
     pub outputs: OutputsConfig,
@@ -140,6 +142,7 @@ impl ServeConfig {
         let mut settings = read_settings(root)?;
         settings.raw_text_output = r.bool_or(root, "kaudit.raw_text_output", false)?;
         let rules_files = r.str_list(root, "rules_files")?;
+        let watch_config_files = r.bool_or(root, "watch_config_files", true)?;
 
         let kaudit = root.child("kaudit").cloned().unwrap_or_default();
         let kaudit_keys = [read::KAUDIT_KEYS, limits::KEYS].concat();
@@ -208,6 +211,7 @@ impl ServeConfig {
         Ok(ServeConfig {
             settings,
             rules_files,
+            watch_config_files,
             listeners,
             limits,
             outputs,

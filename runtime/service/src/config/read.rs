@@ -19,6 +19,7 @@ pub const SETTINGS_KEYS: &[&str] = &[
 pub const OTHER_TOP_LEVEL_KEYS: &[&str] = &[
     "rules_files",
     "rules",
+    "watch_config_files",
     "buffered_outputs",
     "stdout_output",
     "file_output",
@@ -37,7 +38,6 @@ pub const OTHER_TOP_LEVEL_KEYS: &[&str] = &[
 pub const IGNORED_FALCO_KEYS: &[&str] = &[
     "rules_file",
     "config_files",
-    "watch_config_files",
     "engine",
     "log_stderr",
     "log_syslog",

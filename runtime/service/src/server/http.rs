@@ -86,13 +86,7 @@ pub async fn handle(
     }
     let is_get = req.method() == Method::GET || req.method() == Method::HEAD;
     let resp = if path == conn.healthz_path.as_str() && is_get {
-        match state.metrics.sources.unhealthy() {
-            None => text(StatusCode::OK, "ok\n"),
-            Some((source, d)) => text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("source {source} failing for {}s\n", d.as_secs()),
-            ),
-        }
+        healthz(&state)
     } else if path == "/metrics" && is_get {
         let mut r = text(StatusCode::OK, state.metrics.render());
         r.headers_mut().insert(
@@ -113,6 +107,23 @@ pub async fn handle(
         text(StatusCode::NOT_FOUND, "404 page not found\n")
     };
     Ok(resp)
+}
+
+/// 503 while a pull source is failing; a failed rules reload adds a line but keeps 200 by itself: the
+/// previous rules keep running, and a restart would not load the broken files either.
+fn healthz(state: &AppState) -> Resp {
+    let reload = state
+        .metrics
+        .reload_error()
+        .map(|why| format!("rules reload failed (the previous rules are still in force): {why}\n"))
+        .unwrap_or_default();
+    match state.metrics.sources.unhealthy() {
+        None => text(StatusCode::OK, format!("ok\n{reload}")),
+        Some((source, d)) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("source {source} failing for {}s\n{reload}", d.as_secs()),
+        ),
+    }
 }
 
 fn refuse(state: &AppState, why: Refusal, status: StatusCode, msg: String) -> Resp {

@@ -120,6 +120,11 @@ pub struct Metrics {
     latency_sum_ns: AtomicU64,
     /// Per-source counters (pull sources; the webhook's are the counters above).
     pub sources: crate::sources::stats::Registry,
+    /// Hot reloads of the rules and settings that were swapped in (`ok`) or refused (`failed`).
+    pub rules_reload_ok: AtomicU64,
+    pub rules_reload_failed: AtomicU64,
+    /// Why the last reload failed; cleared by a successful one (shown by /healthz).
+    rules_reload_error: Mutex<Option<String>>,
 }
 
 impl Metrics {
@@ -185,6 +190,32 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition (format 0.0.4).
+    /// A reload swapped in new rules and settings.
+    pub fn reload_succeeded(&self) {
+        self.rules_reload_ok.fetch_add(1, Relaxed);
+        *self
+            .rules_reload_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// A reload was refused; the previous rules stay in force.
+    pub fn reload_failed(&self, why: String) {
+        self.rules_reload_failed.fetch_add(1, Relaxed);
+        *self
+            .rules_reload_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(why);
+    }
+
+    /// Why the last reload failed, when the last one did.
+    pub fn reload_error(&self) -> Option<String> {
+        self.rules_reload_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     pub fn render(&self) -> String {
         let mut o = String::with_capacity(4096);
         let counter = |o: &mut String, name: &str, help: &str, v: u64| {
@@ -283,6 +314,14 @@ impl Metrics {
                 );
             }
         }
+        let _ = writeln!(o, "# HELP kaudit_rules_reload_total Hot reloads of rules and settings: swapped in (ok) or refused, old rules kept (failed).");
+        let _ = writeln!(o, "# TYPE kaudit_rules_reload_total counter");
+        let _ = writeln!(
+            o,
+            "kaudit_rules_reload_total{{result=\"ok\"}} {}\nkaudit_rules_reload_total{{result=\"failed\"}} {}",
+            self.rules_reload_ok.load(Relaxed),
+            self.rules_reload_failed.load(Relaxed)
+        );
         let _ = writeln!(o, "# HELP kaudit_output_alerts_total Alerts handled by each output: sent, failed or dropped.");
         let _ = writeln!(o, "# TYPE kaudit_output_alerts_total counter");
         if let Ok(m) = self.outputs.lock() {

@@ -19,6 +19,7 @@ pub mod http;
 pub mod idle;
 pub mod metrics;
 pub mod pipeline;
+pub mod reload;
 pub mod shutdown;
 pub mod tls;
 
@@ -214,6 +215,11 @@ impl Server {
     /// Fire it to start a graceful shutdown.
     pub fn trigger(&self) -> shutdown::Trigger {
         self.trigger.clone()
+    }
+
+    /// The rule set in force, for hot reload (`reload::spawn`).
+    pub fn rules_slot(&self) -> pipeline::RulesSlot {
+        self.state.pipeline.rules_slot()
     }
 
     /// Set it to make file outputs reopen (what SIGHUP does).
@@ -543,9 +549,14 @@ impl Connection {
     }
 }
 
-/// Runs the webhook until SIGTERM/SIGINT (SIGHUP reopens output files): builds the outputs, starts the
-/// server on a multi-threaded runtime, and returns the end-of-run counts after a graceful shutdown.
-pub fn serve_until_signal(cfg: &ServeConfig, ctx: EvalContext) -> Result<Summary, String> {
+/// Runs the webhook until SIGTERM/SIGINT (SIGHUP reopens output files, and reloads the rules when `reload`
+/// is given): builds the outputs, starts the server on a multi-threaded runtime, and returns the
+/// end-of-run counts after a graceful shutdown.
+pub fn serve_until_signal(
+    cfg: &ServeConfig,
+    ctx: EvalContext,
+    reload: Option<reload::Watch>,
+) -> Result<Summary, String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("kaudit-io")
@@ -555,7 +566,17 @@ pub fn serve_until_signal(cfg: &ServeConfig, ctx: EvalContext) -> Result<Summary
         let metrics = Arc::new(Metrics::default());
         let outs = crate::outputs::build(&cfg.outputs, cfg.settings.json_output)?;
         let mut server = Server::start_with_metrics(cfg, ctx, outs, metrics).await?;
-        if let Err(e) = shutdown::reopen_on_sighup(server.reopen_flag()) {
+        let reload_flag = match reload {
+            Some(watch) => {
+                let flag = Arc::new(AtomicBool::new(false));
+                let slot = server.rules_slot();
+                reload::spawn(watch, &slot, server.metrics(), flag.clone())
+                    .map_err(|e| format!("cannot start the rules reload thread: {e}"))?;
+                Some(flag)
+            }
+            None => None,
+        };
+        if let Err(e) = shutdown::on_sighup(server.reopen_flag(), reload_flag) {
             tracing::warn!("SIGHUP handling unavailable: {e}");
         }
         let trigger = server.trigger();

@@ -24,7 +24,7 @@ use kaudit_engine::json::Tok;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -81,6 +81,16 @@ pub struct EvalContext {
     pub format: AlertFormat,
 }
 
+/// The rule set in force: workers take the inner `Arc` once per job, and a reload replaces it whole, so a
+/// swap lands between jobs and no event is evaluated partly by each rule set. A `RwLock` around an `Arc`
+/// (rather than the arc-swap crate) because reads are one short lock per job of up to `CHUNK` events.
+pub type RulesSlot = Arc<RwLock<Arc<EvalContext>>>;
+
+/// The context in force now (a poisoned lock still holds a whole context: swaps are a single store).
+pub fn current(slot: &RwLock<Arc<EvalContext>>) -> Arc<EvalContext> {
+    slot.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
 pub struct Pipeline {
     room: Arc<Semaphore>,
     capacity: usize,
@@ -90,6 +100,7 @@ pub struct Pipeline {
     output_close_timeout: Duration,
     next_num: AtomicU64,
     metrics: Arc<Metrics>,
+    rules: RulesSlot,
 }
 
 impl Pipeline {
@@ -117,12 +128,12 @@ impl Pipeline {
         )?);
         let (job_tx, job_rx) = std::sync::mpsc::channel::<Job>();
         let job_rx = Arc::new(Mutex::new(job_rx));
-        let ctx = Arc::new(ctx);
+        let rules: RulesSlot = Arc::new(RwLock::new(Arc::new(ctx)));
         let first_time = Arc::new(AtomicU64::new(0));
         let mut workers = Vec::new();
         for i in 0..cfg.workers.max(1) {
             let w = Worker {
-                ctx: ctx.clone(),
+                rules: rules.clone(),
                 jobs: job_rx.clone(),
                 outputs: outputs.clone(),
                 handoff: handoff.clone(),
@@ -144,7 +155,13 @@ impl Pipeline {
             output_close_timeout,
             next_num: AtomicU64::new(1),
             metrics,
+            rules,
         })
+    }
+
+    /// The rule set in force, for hot reload (`reload::spawn`).
+    pub fn rules_slot(&self) -> RulesSlot {
+        self.rules.clone()
     }
 
     /// Queues every event of `body` or none of them. `tape` is the body's tape (from the webhook's one
@@ -325,7 +342,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 struct Worker {
-    ctx: Arc<EvalContext>,
+    rules: RulesSlot,
     jobs: Arc<Mutex<Receiver<Job>>>,
     outputs: Arc<OutputSet>,
     handoff: Arc<Handoff>,
@@ -342,8 +359,10 @@ impl Worker {
                 Ok(j) => j,
                 Err(_) => return,
             };
+            // Once per job: a reload in the middle of the job applies from the next one.
+            let ctx = current(&self.rules);
             for (k, &root) in job.events.iter().enumerate() {
-                self.eval_one(&job, k, root, &mut matches, &mut buf);
+                self.eval_one(&ctx, &job, k, root, &mut matches, &mut buf);
                 self.metrics.queue_depth.fetch_sub(1, Relaxed);
                 self.metrics.events_evaluated.fetch_add(1, Relaxed);
             }
@@ -355,6 +374,7 @@ impl Worker {
 
     fn eval_one(
         &self,
+        ctx: &EvalContext,
         job: &Job,
         k: usize,
         root: usize,
@@ -389,16 +409,14 @@ impl Worker {
         };
         ev.set_first_time_ns(first);
         matches.clear();
-        self.ctx
-            .engine
-            .eval(&ev, &self.ctx.plan, &mut |i| matches.push(i));
+        ctx.engine.eval(&ev, &ctx.plan, &mut |i| matches.push(i));
         let mut rendered = Vec::with_capacity(matches.len());
         for &i in matches.iter() {
-            let Some(rule) = self.ctx.engine.rules().get(i) else {
+            let Some(rule) = ctx.engine.rules().get(i) else {
                 continue;
             };
             buf.clear();
-            self.ctx.format.format_event(buf, rule, &ev);
+            ctx.format.format_event(buf, rule, &ev);
             if buf.last() == Some(&b'\n') {
                 buf.pop();
             }
@@ -406,7 +424,7 @@ impl Worker {
                 rule: rule.name.clone(),
                 priority: rule.priority,
                 line: buf.clone(),
-                json: self.ctx.format.json_output,
+                json: ctx.format.json_output,
             });
         }
         self.metrics.eval_latency(started.elapsed());

@@ -1,5 +1,5 @@
 //! Process signals: the first SIGTERM/SIGINT starts a bounded graceful shutdown, a second one exits at
-//! once; SIGHUP asks file outputs to reopen.
+//! once; SIGHUP asks file outputs to reopen and the rules to reload.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,13 +28,20 @@ impl Termination {
     }
 }
 
-/// Raises `reopen` at every SIGHUP (the output dispatcher acts on it).
-pub fn reopen_on_sighup(reopen: Arc<AtomicBool>) -> std::io::Result<()> {
+/// At every SIGHUP raises `reopen` (the output dispatcher acts on it) and `reload` when hot reload is on
+/// (the reload thread acts on it).
+pub fn on_sighup(reopen: Arc<AtomicBool>, reload: Option<Arc<AtomicBool>>) -> std::io::Result<()> {
     let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            tracing::info!("SIGHUP: reopening output files");
+            match reload {
+                Some(_) => tracing::info!("SIGHUP: reopening output files and reloading rules"),
+                None => tracing::info!("SIGHUP: reopening output files"),
+            }
             reopen.store(true, Ordering::SeqCst);
+            if let Some(r) = &reload {
+                r.store(true, Ordering::SeqCst);
+            }
         }
     });
     Ok(())

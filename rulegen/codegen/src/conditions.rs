@@ -82,7 +82,7 @@ impl CondGen<'_> {
         }
         if let Rhs::Value(rhs) = &check.rhs {
             let rhs = self.values(rhs);
-            let op = op_tokens(rt, check.op);
+            let op = op_tokens(check.op);
             return quote! { #rt::ops::check_values(#op, #vals, #rhs) };
         }
         let direct = match (&check.rhs, ty) {
@@ -165,7 +165,7 @@ impl CondGen<'_> {
         if !is_plain_str_op(op) {
             return None;
         }
-        let op = op_tokens(rt, op);
+        let op = op_tokens(op);
         Some(quote! { #rt::compiled::any_str(#vals, |s| str_test(#op, s, #r)) })
     }
 
@@ -253,14 +253,14 @@ fn scalar_check<T: quote::ToTokens>(
         }
         CmpOp::Eq | CmpOp::EqEq | CmpOp::Ne | CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge => {
             let [r] = items else { return None };
-            let op = op_tokens(rt, op);
+            let op = op_tokens(op);
             Some(quote! { #rt::compiled::#any(#vals, |#var| #test(#op, #var, #r)) })
         }
         _ => None,
     }
 }
 
-fn op_tokens(rt: &TokenStream, op: CmpOp) -> TokenStream {
+fn op_tokens(op: CmpOp) -> TokenStream {
     let name = super::names::ident(&format!("{op:?}"));
     quote! { CmpOp::#name }
 }

@@ -194,7 +194,7 @@ impl CondGen<'_> {
                     None => quote! { None },
                 };
                 quote! {
-                    &#rt::compiled::transform(
+                    &#rt::ops::transform::apply(
                         Transformer::#func,
                         &[#(#parts),*],
                         #first_is_list,
@@ -222,7 +222,7 @@ impl CondGen<'_> {
                     Some(l) => quote! { &#rt::compiled::literals(&[#(#l),*]) },
                     None => {
                         let parts: Vec<TokenStream> = items.iter().map(|i| self.targ(i)).collect();
-                        quote! { &#rt::compiled::list(&[#(#parts),*]) }
+                        quote! { &#rt::ops::transform::list(&[#(#parts),*]) }
                     }
                 }
             }

@@ -212,14 +212,14 @@ fn lists_become_match_sets_and_globs_compiled_matchers() {
     assert!(
         has(
             &code,
-            "!rt::compiled::any_str(&rt::compiled::transform(Transformer::ToLower,"
+            "!rt::compiled::any_str(&rt::ops::transform::apply(Transformer::ToLower,"
         ),
         "{code}"
     );
     assert!(
         has(
             &code,
-            "any_num(&rt::compiled::transform(Transformer::Len, &[c.ka_user_groups()], true, None,), |n| num_test(CmpOp::Gt, n, 2),"
+            "any_num(&rt::ops::transform::apply(Transformer::Len, &[c.ka_user_groups()], true, None,), |n| num_test(CmpOp::Gt, n, 2),"
         ),
         "{code}"
     );
@@ -407,21 +407,21 @@ fn getopt_selector_field_optstring_and_mixed_lists() {
     assert!(
         has(
             &code,
-            "rt::compiled::transform(Transformer::Getopt, &[c.ka_user_groups(), &rt::compiled::literal(\"nt:\")], true, Some(116u8),"
+            "rt::ops::transform::apply(Transformer::Getopt, &[c.ka_user_groups(), &rt::compiled::literal(\"nt:\")], true, Some(116u8),"
         ),
         "{code}"
     );
     assert!(
         has(
             &code,
-            "rt::compiled::transform(Transformer::Getopt, &[c.ka_user_groups(), c.ka_verb()], true, None,"
+            "rt::ops::transform::apply(Transformer::Getopt, &[c.ka_user_groups(), c.ka_verb()], true, None,"
         ),
         "{code}"
     );
     assert!(
         has(
             &code,
-            "rt::compiled::list(&[&rt::compiled::literal(\"-u\"), c.ka_user_name()]"
+            "rt::ops::transform::list(&[&rt::compiled::literal(\"-u\"), c.ka_user_name()]"
         ),
         "{code}"
     );

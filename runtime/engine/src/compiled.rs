@@ -8,7 +8,7 @@
 use crate::event::Event;
 use crate::ops::{compare, transform, Matcher};
 use crate::value::{Val, Values};
-use kaudit_frontend::ast::{CmpOp, Modifier, Transformer};
+use kaudit_frontend::ast::{CmpOp, Modifier};
 use kaudit_frontend::catalog::{FieldId, FieldType};
 use kaudit_frontend::ir::{FieldArg, FieldRef, OutputPart, Rhs, ValueExpr};
 use std::borrow::Cow;
@@ -169,23 +169,6 @@ pub fn literals<'e>(items: &[&'static str]) -> Values<'e> {
     items.iter().map(|s| Val::Str(Cow::Borrowed(*s))).collect()
 }
 
-/// `func(args...)[selector]`: the interpreter's `transform::apply`, on the same arguments.
-#[inline]
-pub fn transform<'e>(
-    func: Transformer,
-    args: &[&Values<'e>],
-    first_is_list: bool,
-    selector: Option<u8>,
-) -> Values<'e> {
-    transform::apply(func, args, first_is_list, selector)
-}
-
-/// A `(...)` transformer list argument from its items' values (`transform::list`).
-#[inline]
-pub fn list<'e>(items: &[&Values<'e>]) -> Values<'e> {
-    transform::list(items)
-}
-
 /// A field reference (rule tables of generated code).
 pub fn field(id: FieldId, arg: FieldArg) -> ValueExpr {
     ValueExpr::Field(FieldRef { id, arg })
@@ -204,6 +187,7 @@ pub fn out_value(expr: ValueExpr, width: Option<usize>) -> OutputPart {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kaudit_frontend::ast::Transformer;
 
     fn strs(items: &[&'static str]) -> Values<'static> {
         literals(items)
@@ -255,14 +239,14 @@ mod tests {
             .into_iter()
             .collect();
         // Literals and event values mix in one list; a missing item makes it missing.
-        let l = list(&[&literal("-u"), &user]);
+        let l = transform::list(&[&literal("-u"), &user]);
         assert_eq!(
             l.iter().filter_map(Val::as_str).collect::<Vec<_>>(),
             ["-u", "alice"]
         );
-        assert!(list(&[&literal("-u"), &Values::new()]).is_empty());
+        assert!(transform::list(&[&literal("-u"), &Values::new()]).is_empty());
         fn getopt<'e>(args: &Values<'e>, opts: &Values<'e>, sel: Option<u8>) -> Values<'e> {
-            transform(Transformer::Getopt, &[args, opts], true, sel)
+            transform::apply(Transformer::Getopt, &[args, opts], true, sel)
         }
         let u = getopt(&l, &literal("u:"), Some(b'u'));
         assert_eq!(

@@ -40,11 +40,7 @@ fn micro_alert_cases_on_the_compiled_engine() {
 )]
 fn falco_reference_first_on_the_compiled_engine() {
     #[cfg(not(kaudit_no_conformance))]
-    check_falco_reference(
-        &kaudit_testkit::conformance_dir(),
-        "first",
-        &kaudit_difftest::reference::ENGINE,
-    );
+    falco_reference("first");
 }
 
 #[test]
@@ -54,11 +50,7 @@ fn falco_reference_first_on_the_compiled_engine() {
 )]
 fn falco_reference_all_on_the_compiled_engine() {
     #[cfg(not(kaudit_no_conformance))]
-    check_falco_reference(
-        &kaudit_testkit::conformance_dir(),
-        "all",
-        &kaudit_difftest::reference::ENGINE,
-    );
+    falco_reference("all");
 }
 
 #[test]
@@ -69,6 +61,13 @@ fn falco_reference_all_on_the_compiled_engine() {
 fn conformance_cases_pass_on_the_compiled_engine() {
     #[cfg(not(kaudit_no_conformance))]
     conformance_cases();
+}
+
+/// The falco-reference corpus through the compiled `reference` rule set with `rule_matching: <mode>`.
+#[cfg(not(kaudit_no_conformance))]
+fn falco_reference(mode: &str) {
+    let conf = kaudit_testkit::conformance_dir();
+    check_falco_reference(&conf, mode, &kaudit_difftest::reference::ENGINE);
 }
 
 /// Every micro alerts case through the compiled engine of its rule-file list. A list `build.rs` did not

@@ -2,7 +2,7 @@
 //! missing (empty) input stays missing.
 //!
 //! [`apply`] is the one entry point both engines use: the interpreter evaluates a transformer's
-//! arguments and calls it, and generated code calls it (through `compiled::transform`) with the same
+//! arguments and calls it, and generated code calls it directly with the same
 //! arguments, so the glue (which argument is the separator, what a missing one does) exists once.
 
 use crate::value::{Val, Values};

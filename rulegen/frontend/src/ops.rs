@@ -227,23 +227,6 @@ impl CmpOp {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_operator_has_exactly_one_row() {
-        for o in OPERATORS {
-            assert_eq!(
-                OPERATORS.iter().filter(|p| p.op == o.op).count(),
-                1,
-                "{}",
-                o.text
-            );
-        }
-    }
-}
-
 /// The string operators whose literal needs no compiled form: `= == != < <= > >= contains startswith
 /// endswith`. Both engines evaluate exactly these with `kaudit_engine::ops::compare::str_test` (the
 /// interpreter's matcher and the generated code alike); the others go through a compiled matcher.
@@ -261,4 +244,21 @@ pub const fn is_plain_str_op(op: CmpOp) -> bool {
             | CmpOp::StartsWith
             | CmpOp::EndsWith
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operator_has_exactly_one_row() {
+        for o in OPERATORS {
+            assert_eq!(
+                OPERATORS.iter().filter(|p| p.op == o.op).count(),
+                1,
+                "{}",
+                o.text
+            );
+        }
+    }
 }

@@ -6,7 +6,7 @@
 //! it.
 
 use crate::event::Event;
-use crate::ops::{compare, transform, Matcher};
+use crate::ops::{compare, Matcher};
 use crate::value::{Val, Values};
 use kaudit_frontend::ast::{CmpOp, Modifier};
 use kaudit_frontend::catalog::{FieldId, FieldType};
@@ -187,6 +187,7 @@ pub fn out_value(expr: ValueExpr, width: Option<usize>) -> OutputPart {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::transform;
     use kaudit_frontend::ast::Transformer;
 
     fn strs(items: &[&'static str]) -> Values<'static> {

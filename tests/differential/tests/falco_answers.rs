@@ -12,7 +12,9 @@ mod common;
 
 #[cfg(not(kaudit_no_conformance))]
 use {
-    common::{check_falco_reference, check_micro_alert_cases, manifest_cases, run_engine, Run},
+    common::{
+        check_falco_reference, check_micro_alert_cases, manifest_cases, run_engine, strings, Run,
+    },
     kaudit_difftest::{events_of, matches},
     kaudit_engine::engine::{Engine, Plan, RuleMatching},
     kaudit_engine::event::Event,
@@ -161,25 +163,15 @@ fn conformance_cases() {
             "INFO" => "INFORMATIONAL".to_string(),
             other => other.to_string(),
         };
-        for p in expect["priorities_seen"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
+        for p in strings(&expect["priorities_seen"]) {
             assert!(
-                priorities.iter().any(|q| *q == norm(p)),
+                priorities.iter().any(|q| *q == norm(&p)),
                 "{name}: priority {p} not seen ({priorities:?})"
             );
         }
-        for p in expect["priorities_absent"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
+        for p in strings(&expect["priorities_absent"]) {
             assert!(
-                !priorities.iter().any(|q| *q == norm(p)),
+                !priorities.iter().any(|q| *q == norm(&p)),
                 "{name}: priority {p} seen"
             );
         }

@@ -180,6 +180,20 @@ mod tests {
     }
 
     #[test]
+    fn a_regex_that_does_not_build_stops_the_build_where_it_is_written() {
+        // The wrapper `\A(?:a)(b)\z` would build; the pattern as written does not (RE2 rejects it too),
+        // and the build stops instead of a matcher that never matches.
+        let bad = "- rule: r\n  desc: d\n  condition: ka.user.name regex \"a)(b\"\n  output: o\n  priority: INFO\n  source: k8s_audit\n";
+        let out = run(quote! { "bad_regex.yaml" }, &[("bad_regex.yaml", bad)]);
+        let msg = compile_error_message(out.trim_end_matches(';').trim());
+        assert!(msg.contains("--> bad_regex.yaml:3:"), "{msg}");
+        assert!(
+            msg.contains("invalid regex pattern: unexpected ): a)(b"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn good_rules_expand_to_an_engine_and_their_sources() {
         let good = "- rule: r\n  desc: d\n  condition: ka.verb = get\n  output: o\n  priority: INFO\n  source: k8s_audit\n";
         let out = run(quote! { "good.yaml" }, &[("good.yaml", good)]);

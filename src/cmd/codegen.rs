@@ -62,7 +62,7 @@ mod tests {
             panic!("rules load")
         };
         let code = pretty(&kaudit_codegen::generate(&rs).to_string()).unwrap_or_default();
-        let expected = "    fn rule_0_r(c: &Ctx<'_>) -> bool {\n        rt::compiled::any_str(c.ka_verb(), |s| s == \"get\")\n    }";
+        let expected = "    fn rule_0_r(c: &Ctx<'_>) -> bool {\n        rt::compiled::any_str(c.ka_verb(), |s| str_test(CmpOp::Eq, s, \"get\"))\n    }";
         assert!(code.contains(expected), "{code}");
     }
 }

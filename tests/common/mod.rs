@@ -1,5 +1,7 @@
-//! Shared helpers of the conformance tests: locating the conformance data, reading YAML manifests,
-//! running rule files + events through the interpreter in-process, and comparing alerts.
+//! Shared helpers of the conformance tests: reading YAML manifests, running rule files + events through
+//! the interpreter (or any engine, e.g. a compiled one) in-process, comparing alerts with Falco's, and
+//! the micro and falco-reference checks themselves. Also used by `tests/differential`, which runs the
+//! same checks on the compiled engine.
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod process;
@@ -253,7 +255,9 @@ pub fn strings(v: &Value) -> Vec<String> {
 /// Runs the `kaudit` binary with `args` (in `dir` when given, local zone UTC) and returns its exit code,
 /// stdout and stderr.
 pub fn kaudit_in(dir: Option<&Path>, args: &[&str]) -> (i32, String, String) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kaudit"));
+    // `option_env!`: tests/differential includes this module too, and only this package builds the binary.
+    let exe = option_env!("CARGO_BIN_EXE_kaudit").unwrap_or("kaudit");
+    let mut cmd = std::process::Command::new(exe);
     cmd.args(args).env("TZ", "UTC");
     if let Some(d) = dir {
         cmd.current_dir(d);
@@ -264,4 +268,129 @@ pub fn kaudit_in(dir: Option<&Path>, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs one alerts case of the micro manifest with `run` (the interpreter's `run`, or a compiled engine)
+/// and compares with Falco's alerts; `kaudit_expect` replaces the matching `expect` keys.
+pub fn check_micro_case(
+    micro: &Path,
+    case: &Value,
+    run: &dyn Fn(&[PathBuf], &Path, &Settings) -> Run,
+) -> Result<(), String> {
+    let mut exp = case["expect"].as_object().cloned().unwrap_or_default();
+    let deliberate = case.get("kaudit_expect").and_then(Value::as_object);
+    for (k, v) in deliberate.into_iter().flatten() {
+        exp.insert(k.clone(), v.clone());
+    }
+    let rules: Vec<_> = strings(&case["rules"])
+        .iter()
+        .map(|r| micro.join(r))
+        .collect();
+    let events = micro.join(case["events"].as_str().ok_or("no events file")?);
+    let mut settings = Settings {
+        json_output: true,
+        ..Settings::default()
+    };
+    if let Some(m) = case["rule_matching"].as_str() {
+        settings
+            .apply_override(&format!("rule_matching={m}"))
+            .map_err(|e| e.to_string())?;
+    }
+    for o in strings(&case["config_overrides"]) {
+        settings.apply_override(&o).map_err(|e| e.to_string())?;
+    }
+    let r = run(&rules, &events, &settings);
+    let want_code = exp.get("exit_code").and_then(Value::as_i64).unwrap_or(0);
+    let mut errs = Vec::new();
+    if i64::from(r.exit_code) != want_code {
+        errs.push(format!(
+            "exit code {} (expected {want_code}); stderr: {}",
+            r.exit_code, r.stderr
+        ));
+    }
+    let want_file = micro.join(
+        exp.get("alerts_file")
+            .and_then(Value::as_str)
+            .ok_or("no alerts_file")?,
+    );
+    let want = alert_multiset(&read_jsonl(&want_file));
+    let got = alert_multiset(&r.alerts());
+    let diff = multiset_diff(&got, &want, 3);
+    if !diff.is_empty() {
+        errs.push(format!(
+            "{} alerts, Falco {}:\n{diff}",
+            got.values().sum::<i64>(),
+            want.values().sum::<i64>()
+        ));
+    }
+    if deliberate.is_none() {
+        for s in strings(exp.get("stderr_contains").unwrap_or(&Value::Null)) {
+            if !r.stderr.contains(&s) {
+                errs.push(format!("stderr lacks {s:?}"));
+            }
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("\n    "))
+    }
+}
+
+/// Replays the falco-reference corpus through `engine` (built from
+/// `rules/current/k8s_audit_rules.k8saudit-0.18.0.yaml`) with `rule_matching: <mode>`; every alert must
+/// equal one of Falco's (multiset of whole alerts minus `hostname`).
+pub fn check_falco_reference(conf: &Path, mode: &str, engine: &dyn Engine) {
+    force_utc();
+    let reference = conf.join("falco-reference");
+    let mut settings = Settings {
+        json_output: true,
+        ..Settings::default()
+    };
+    settings
+        .apply_override(&format!("rule_matching={mode}"))
+        .expect("valid override");
+    let r = run_engine(engine, &reference.join("corpus-20k.jsonl.gz"), &settings);
+    assert_eq!(r.exit_code, 0, "{}", r.stderr);
+    let got = alert_multiset(&r.alerts());
+    let want = alert_multiset(&read_jsonl(
+        &reference.join(format!("alerts-{mode}.jsonl.gz")),
+    ));
+    let (n_got, n_want) = (got.values().sum::<i64>(), want.values().sum::<i64>());
+    let matched: i64 = got
+        .iter()
+        .map(|(k, n)| (*n).min(want.get(k).copied().unwrap_or(0)))
+        .sum();
+    eprintln!("falco-reference {mode}: {matched} of Falco's {n_want} alerts matched (kaudit wrote {n_got})");
+    let diff = multiset_diff(&got, &want, 5);
+    assert!(
+        diff.is_empty(),
+        "rule_matching={mode}: {matched}/{n_want} matched, kaudit {n_got}\n{diff}"
+    );
+}
+
+/// Every alerts case of the micro manifest in `micro` through `run`; fails listing every failing case.
+pub fn check_micro_alert_cases(micro: &Path, run: &dyn Fn(&[PathBuf], &Path, &Settings) -> Run) {
+    force_utc();
+    let cases = manifest_cases(&micro.join("cases.yaml"));
+    let alert_cases: Vec<&Value> = cases
+        .iter()
+        .filter(|c| c["expect"].get("alerts_file").is_some())
+        .collect();
+    assert!(
+        alert_cases.len() >= 100,
+        "expected at least 100 alert cases, found {}",
+        alert_cases.len()
+    );
+    let mut failures = Vec::new();
+    for case in &alert_cases {
+        let name = case["name"].as_str().unwrap_or("?");
+        if let Err(e) = check_micro_case(micro, case, run) {
+            failures.push(format!("FAIL {name}: {e}"));
+        }
+    }
+    let passed = alert_cases.len() - failures.len();
+    let summary = format!("micro: {passed}/{} alert cases pass", alert_cases.len());
+    eprintln!("{}\n{summary}", failures.join("\n"));
+    assert!(failures.is_empty(), "{summary}\n{}", failures.join("\n"));
 }

@@ -1,14 +1,18 @@
 //! Conditions → Rust boolean expressions over the per-event context `c`.
 //!
-//! Common checks become plain string/number code (`s == "create"`, a `match` for `in` lists); everything
-//! whose semantics live in the runtime's operator library (globs, regexes, pmatch, modifiers, ...) goes
-//! through a `Matcher` compiled once, the same type the interpreter uses, so both engines agree.
+//! Both engines share one implementation of every operator (docs/semantics.md): common checks call the
+//! interpreter's single-value comparisons directly with a constant operator
+//! (`ops::compare::str_test(CmpOp::Eq, s, "create")`, which inlines to `s == "create"`); literal sets
+//! become a `matches!` over the same literals the interpreter's sets hold (membership is exact equality);
+//! everything that needs a compiled form (globs, regexes, pmatch, modifiers, ...) goes through a `Matcher`
+//! built once by the interpreter's constructor; transformers call the interpreter's `transform::apply`.
 
 use super::constants::Constants;
 use super::slots::{field_text, Slots};
-use kaudit_frontend::ast::{CmpOp, Modifier, Transformer};
+use kaudit_frontend::ast::{CmpOp, Modifier};
 use kaudit_frontend::catalog::FieldType;
 use kaudit_frontend::ir::{Check, Cond, Rhs, TArg, ValueExpr};
+use kaudit_frontend::ops::is_plain_str_op;
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::quote;
 
@@ -78,7 +82,7 @@ impl CondGen<'_> {
         }
         if let Rhs::Value(rhs) = &check.rhs {
             let rhs = self.values(rhs);
-            let op = op_tokens(rt, check.op);
+            let op = op_tokens(check.op);
             return quote! { #rt::ops::check_values(#op, #vals, #rhs) };
         }
         let direct = match (&check.rhs, ty) {
@@ -86,15 +90,6 @@ impl CondGen<'_> {
                 self.string_check(check.op, check.modifier, items, &vals)
             }
             (Rhs::Numbers(items), t) if t.is_numeric() && check.modifier.is_none() => {
-                // Comparisons with the limits of u64 are constant (and rustc warns about them).
-                let constant = match (check.op, items.as_slice()) {
-                    (CmpOp::Ge, [0]) | (CmpOp::Le, [u64::MAX]) => Some(true),
-                    (CmpOp::Lt, [0]) | (CmpOp::Gt, [u64::MAX]) => Some(false),
-                    _ => None,
-                };
-                if let Some(k) = constant {
-                    return quote! { #rt::compiled::any_num(#vals, |_| #k) };
-                }
                 // Deduplicated: a repeated pattern would be an unreachable `match` arm.
                 let mut items = items.clone();
                 items.sort_unstable();
@@ -108,6 +103,7 @@ impl CondGen<'_> {
                     &vals,
                     quote! { any_num },
                     quote! { all_num },
+                    quote! { num_test },
                     quote! { n },
                 )
             }
@@ -121,6 +117,7 @@ impl CondGen<'_> {
                 &vals,
                 quote! { any_bool },
                 quote! { all_bool },
+                quote! { bool_test },
                 quote! { b },
             ),
             _ => None,
@@ -165,19 +162,11 @@ impl CondGen<'_> {
             _ => {}
         }
         let [r] = items else { return None };
-        let pred = match op {
-            CmpOp::Eq | CmpOp::EqEq => quote! { |s| s == #r },
-            CmpOp::Ne => quote! { |s| s != #r },
-            CmpOp::Lt => quote! { |s| s < #r },
-            CmpOp::Le => quote! { |s| s <= #r },
-            CmpOp::Gt => quote! { |s| s > #r },
-            CmpOp::Ge => quote! { |s| s >= #r },
-            CmpOp::Contains => quote! { |s| s.contains(#r) },
-            CmpOp::StartsWith => quote! { |s| s.starts_with(#r) },
-            CmpOp::EndsWith => quote! { |s| s.ends_with(#r) },
-            _ => return None,
-        };
-        Some(quote! { #rt::compiled::any_str(#vals, #pred) })
+        if !is_plain_str_op(op) {
+            return None;
+        }
+        let op = op_tokens(op);
+        Some(quote! { #rt::compiled::any_str(#vals, |s| str_test(#op, s, #r)) })
     }
 
     /// An expression of type `&Values` for `expr`: a cached field, or a transformer applied to one.
@@ -189,50 +178,28 @@ impl CondGen<'_> {
                 quote! { c.#name() }
             }
             ValueExpr::Transform { func, args, arg } => {
-                let first = args
-                    .first()
-                    .map(|a| self.targ(a))
-                    .unwrap_or_else(|| quote! { &#rt::compiled::missing() });
-                match func {
-                    Transformer::Val => first,
-                    Transformer::ToLower => quote! { &#rt::compiled::tolower(#first) },
-                    Transformer::ToUpper => quote! { &#rt::compiled::toupper(#first) },
-                    Transformer::B64 => quote! { &#rt::compiled::b64(#first) },
-                    Transformer::Basename => quote! { &#rt::compiled::basename(#first) },
-                    Transformer::Len => {
-                        let is_list = match args.first() {
-                            Some(TArg::Value(v)) => v.is_list(),
-                            Some(TArg::List(_)) => true,
-                            _ => false,
-                        };
-                        quote! { &#rt::compiled::len(#first, #is_list) }
+                let parts: Vec<TokenStream> = args.iter().map(|a| self.targ(a)).collect();
+                let func = super::names::ident(&format!("{func:?}"));
+                let first_is_list = match args.first() {
+                    Some(TArg::Value(v)) => v.is_list(),
+                    Some(TArg::List(_)) => true,
+                    _ => false,
+                };
+                // Type checking guarantees a one-character `getopt` selector.
+                let selector = match arg.as_deref().and_then(|a| a.bytes().next()) {
+                    Some(c) => {
+                        let c = Literal::u8_suffixed(c);
+                        quote! { Some(#c) }
                     }
-                    Transformer::Join => {
-                        let list = args
-                            .get(1)
-                            .map(|a| self.targ(a))
-                            .unwrap_or_else(|| quote! { &#rt::compiled::missing() });
-                        quote! { &#rt::compiled::join(#first, #list) }
-                    }
-                    Transformer::Concat => {
-                        let parts: Vec<TokenStream> = args.iter().map(|a| self.targ(a)).collect();
-                        quote! { &#rt::compiled::concat(&[#(#parts),*]) }
-                    }
-                    Transformer::Getopt => {
-                        let opts = args
-                            .get(1)
-                            .map(|a| self.targ(a))
-                            .unwrap_or_else(|| quote! { &#rt::compiled::missing() });
-                        // Type checking guarantees a one-character argument.
-                        let selector = match arg.as_deref().and_then(|a| a.bytes().next()) {
-                            Some(c) => {
-                                let c = Literal::u8_suffixed(c);
-                                quote! { Some(#c) }
-                            }
-                            None => quote! { None },
-                        };
-                        quote! { &#rt::compiled::getopt(#first, #opts, #selector) }
-                    }
+                    None => quote! { None },
+                };
+                quote! {
+                    &#rt::ops::transform::apply(
+                        Transformer::#func,
+                        &[#(#parts),*],
+                        #first_is_list,
+                        #selector,
+                    )
                 }
             }
         }
@@ -255,7 +222,7 @@ impl CondGen<'_> {
                     Some(l) => quote! { &#rt::compiled::literals(&[#(#l),*]) },
                     None => {
                         let parts: Vec<TokenStream> = items.iter().map(|i| self.targ(i)).collect();
-                        quote! { &#rt::compiled::list(&[#(#parts),*]) }
+                        quote! { &#rt::ops::transform::list(&[#(#parts),*]) }
                     }
                 }
             }
@@ -263,7 +230,9 @@ impl CondGen<'_> {
     }
 }
 
-/// Numeric and bool checks: comparisons with one literal, `in`/`intersects` with a literal set.
+/// Numeric and bool checks: comparisons with one literal (through `ops::compare::<test>`),
+/// `in`/`intersects` with a literal set.
+#[allow(clippy::too_many_arguments)]
 fn scalar_check<T: quote::ToTokens>(
     rt: &TokenStream,
     op: CmpOp,
@@ -271,6 +240,7 @@ fn scalar_check<T: quote::ToTokens>(
     vals: &TokenStream,
     any: TokenStream,
     all: TokenStream,
+    test: TokenStream,
     var: TokenStream,
 ) -> Option<TokenStream> {
     match op {
@@ -281,25 +251,18 @@ fn scalar_check<T: quote::ToTokens>(
         CmpOp::Intersects => {
             Some(quote! { #rt::compiled::#any(#vals, |#var| matches!(#var, #(#items)|*)) })
         }
-        _ => {
+        CmpOp::Eq | CmpOp::EqEq | CmpOp::Ne | CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge => {
             let [r] = items else { return None };
-            let cmp = match op {
-                CmpOp::Eq | CmpOp::EqEq => quote! { == },
-                CmpOp::Ne => quote! { != },
-                CmpOp::Lt => quote! { < },
-                CmpOp::Le => quote! { <= },
-                CmpOp::Gt => quote! { > },
-                CmpOp::Ge => quote! { >= },
-                _ => return None,
-            };
-            Some(quote! { #rt::compiled::#any(#vals, |#var| #var #cmp #r) })
+            let op = op_tokens(op);
+            Some(quote! { #rt::compiled::#any(#vals, |#var| #test(#op, #var, #r)) })
         }
+        _ => None,
     }
 }
 
-fn op_tokens(rt: &TokenStream, op: CmpOp) -> TokenStream {
+fn op_tokens(op: CmpOp) -> TokenStream {
     let name = super::names::ident(&format!("{op:?}"));
-    quote! { #rt::frontend::ast::CmpOp::#name }
+    quote! { CmpOp::#name }
 }
 
 /// A check as text, for doc comments (`ka.user.name glob ("sys*")`).

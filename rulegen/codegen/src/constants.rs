@@ -36,7 +36,8 @@ impl Constants {
         name
     }
 
-    /// A static `Option<Matcher>` for one check, compiled on first use; `doc` says which check.
+    /// A static `Matcher` for one check, built on first use by `compiled::matcher` (the interpreter's
+    /// constructor); `doc` says which check.
     pub fn matcher(
         &mut self,
         rt: &TokenStream,
@@ -60,14 +61,13 @@ impl Constants {
         let doc = format!(" `{doc}`");
         self.matchers.push(quote! {
             #[doc = #doc]
-            static #name: LazyLock<Option<#rt::ops::Matcher>> = LazyLock::new(|| {
-                #rt::ops::Matcher::new(
-                    #rt::frontend::ast::CmpOp::#op,
+            static #name: LazyLock<#rt::ops::Matcher> = LazyLock::new(|| {
+                #rt::compiled::matcher(
+                    CmpOp::#op,
                     #modifier,
                     &#rhs,
                     #rt::frontend::catalog::FieldType::#ty,
                 )
-                .ok()
             });
         });
         name

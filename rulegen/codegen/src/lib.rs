@@ -115,9 +115,12 @@ pub fn generate_with(ruleset: &Ruleset, options: &Options) -> TokenStream {
 
         /// Generated from the rule files by `kaudit-codegen`; do not edit. Lints are off: conditions are
         /// written by rule authors and may contain comparisons a linter would flag.
-        #[allow(clippy::all, unused_comparisons)]
+        #[allow(clippy::all, unused_comparisons, unused_imports)]
         mod compiled_rules {
             use #runtime as rt;
+            // The operator and transformer implementations the interpreter uses (docs/semantics.md).
+            use rt::frontend::ast::{CmpOp, Transformer};
+            use rt::ops::compare::{bool_test, num_test, str_test};
             use ::std::cell::{Cell, OnceCell};
             use ::std::sync::LazyLock;
 

@@ -16,7 +16,6 @@ pub fn emit(rt: &TokenStream, rules: &[Rule]) -> TokenStream {
         fn rule_table() -> Vec<rt::engine::RuleMeta> {
             use #rt::compiled::{field, out_text, out_value};
             use #rt::engine::RuleMeta;
-            use #rt::frontend::ast::Transformer;
             use #rt::frontend::catalog::FieldId;
             use #rt::frontend::ir::{FieldArg, Output, Priority, TArg, ValueExpr};
             Vec::from([#(#metas),*])

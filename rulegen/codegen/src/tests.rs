@@ -203,17 +203,23 @@ fn lists_become_match_sets_and_globs_compiled_matchers() {
     assert!(has(&code, "static MATCHER_0: LazyLock"), "{code}");
     assert!(has(&code, "CmpOp::Glob"));
     assert!(
-        has(&code, "any_str(c.ka_verb(), |s| s == \"create\")"),
-        "{code}"
-    );
-    assert!(
-        has(&code, "!rt::compiled::any_str(&rt::compiled::tolower("),
+        has(
+            &code,
+            "any_str(c.ka_verb(), |s| str_test(CmpOp::Eq, s, \"create\"),"
+        ),
         "{code}"
     );
     assert!(
         has(
             &code,
-            "any_num(&rt::compiled::len(c.ka_user_groups(), true), |n| n > 2)"
+            "!rt::compiled::any_str(&rt::ops::transform::apply(Transformer::ToLower,"
+        ),
+        "{code}"
+    );
+    assert!(
+        has(
+            &code,
+            "any_num(&rt::ops::transform::apply(Transformer::Len, &[c.ka_user_groups()], true, None,), |n| num_test(CmpOp::Gt, n, 2),"
         ),
         "{code}"
     );
@@ -329,7 +335,7 @@ fn runtime_path_is_configurable() {
 }
 
 #[test]
-fn numeric_and_bool_literal_sets_are_deduplicated_and_limits_constant() {
+fn numeric_and_bool_literal_sets_are_deduplicated_and_comparisons_shared() {
     let len = ValueExpr::Transform {
         func: Transformer::Len,
         args: vec![TArg::Value(field(FieldId::KaUserGroups))],
@@ -357,20 +363,8 @@ fn numeric_and_bool_literal_sets_are_deduplicated_and_limits_constant() {
     let code = generated(&rs);
     assert!(has(&code, "|n| matches!(n, 1 | 3)"), "{code}");
     assert!(has(&code, "|b| matches!(b, false | true)"), "{code}");
-    assert!(
-        has(
-            &code,
-            "rt::compiled::len(c.ka_user_groups(), true), |_| true)"
-        ),
-        "{code}"
-    );
-    assert!(
-        has(
-            &code,
-            "rt::compiled::len(c.ka_user_groups(), true), |_| false)"
-        ),
-        "{code}"
-    );
+    assert!(has(&code, "|n| num_test(CmpOp::Ge, n, 0)"), "{code}");
+    assert!(has(&code, "|n| num_test(CmpOp::Lt, n, 0)"), "{code}");
 }
 
 #[test]
@@ -413,21 +407,21 @@ fn getopt_selector_field_optstring_and_mixed_lists() {
     assert!(
         has(
             &code,
-            "rt::compiled::getopt(c.ka_user_groups(), &rt::compiled::literal(\"nt:\"), Some(116u8)"
+            "rt::ops::transform::apply(Transformer::Getopt, &[c.ka_user_groups(), &rt::compiled::literal(\"nt:\")], true, Some(116u8),"
         ),
         "{code}"
     );
     assert!(
         has(
             &code,
-            "rt::compiled::getopt(c.ka_user_groups(), c.ka_verb(), None)"
+            "rt::ops::transform::apply(Transformer::Getopt, &[c.ka_user_groups(), c.ka_verb()], true, None,"
         ),
         "{code}"
     );
     assert!(
         has(
             &code,
-            "rt::compiled::list(&[&rt::compiled::literal(\"-u\"), c.ka_user_name()])"
+            "rt::ops::transform::list(&[&rt::compiled::literal(\"-u\"), c.ka_user_name()]"
         ),
         "{code}"
     );

@@ -19,6 +19,7 @@ pub mod load;
 pub mod merge;
 pub mod ops;
 pub mod output;
+pub mod regex;
 pub mod resolve;
 pub mod span;
 pub mod typeck;

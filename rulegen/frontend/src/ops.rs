@@ -227,6 +227,25 @@ impl CmpOp {
     }
 }
 
+/// The string operators whose literal needs no compiled form: `= == != < <= > >= contains startswith
+/// endswith`. Both engines evaluate exactly these with `kaudit_engine::ops::compare::str_test` (the
+/// interpreter's matcher and the generated code alike); the others go through a compiled matcher.
+pub const fn is_plain_str_op(op: CmpOp) -> bool {
+    matches!(
+        op,
+        CmpOp::Eq
+            | CmpOp::EqEq
+            | CmpOp::Ne
+            | CmpOp::Lt
+            | CmpOp::Le
+            | CmpOp::Gt
+            | CmpOp::Ge
+            | CmpOp::Contains
+            | CmpOp::StartsWith
+            | CmpOp::EndsWith
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -394,36 +394,6 @@ fn check_transformer(func: Transformer, args: &[ir::TArg], at: u32) -> Result<()
     }
 }
 
-/// RE2's wording for the common syntax errors, falling back to the regex crate's message.
-fn regex_error(pattern: &str) -> Option<String> {
-    match regex::RegexBuilder::new(pattern)
-        .size_limit(1 << 22)
-        .build()
-    {
-        Ok(_) => None,
-        Err(regex::Error::Syntax(s)) => {
-            let detail = if s.contains("unclosed group") {
-                "missing )".to_string()
-            } else if s.contains("unopened group") {
-                "unexpected )".to_string()
-            } else if s.contains("unclosed character class") {
-                "missing ]".to_string()
-            } else if s.contains("repetition operator missing expression") {
-                "missing argument to repetition operator".to_string()
-            } else {
-                s.lines()
-                    .rev()
-                    .find(|l| l.starts_with("error:"))
-                    .map_or("invalid pattern".to_string(), |l| {
-                        l.trim_start_matches("error:").trim().to_string()
-                    })
-            };
-            Some(format!("invalid regex pattern: {detail}: {pattern}"))
-        }
-        Err(e) => Some(format!("invalid regex pattern: {e}: {pattern}")),
-    }
-}
-
 fn convert_literal(ty: FieldType, text: &str, at: u32) -> Result<Lit, Problem> {
     match ty {
         FieldType::String => Ok(Lit::S(text.to_string())),
@@ -601,7 +571,7 @@ pub fn check(c: &ast::Check, hints: &mut Vec<Hint>) -> Result<ir::Check, Problem
         };
         if let ir::Rhs::Strings(pats) = &rhs {
             for p in pats {
-                if let Some(m) = regex_error(p) {
+                if let Err(m) = crate::regex::full_match(p) {
                     return Err(Problem::new(m, at, p.len() + 2));
                 }
             }

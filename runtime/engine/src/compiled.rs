@@ -6,17 +6,18 @@
 //! it.
 
 use crate::event::Event;
-use crate::ops::{transform, Matcher};
+use crate::ops::{compare, Matcher};
 use crate::value::{Val, Values};
-use kaudit_frontend::catalog::FieldId;
-use kaudit_frontend::ir::{FieldArg, FieldRef, OutputPart, ValueExpr};
+use kaudit_frontend::ast::{CmpOp, Modifier};
+use kaudit_frontend::catalog::{FieldId, FieldType};
+use kaudit_frontend::ir::{FieldArg, FieldRef, OutputPart, Rhs, ValueExpr};
 use std::borrow::Cow;
 use std::cell::Cell;
 
 /// The argument of fields written without brackets.
 pub static NO_ARG: FieldArg = FieldArg::None;
 
-/// Runs one extractor into fresh values.
+/// Runs one extractor into fresh values, cut at NUL as the interpreter's are (`compare::cut_at_nul`).
 #[inline]
 pub fn extract<'e, F>(extractor: F, ev: &'e Event<'e>, arg: &FieldArg) -> Values<'e>
 where
@@ -24,6 +25,7 @@ where
 {
     let mut out = Values::new();
     extractor(ev, arg, &mut out);
+    compare::cut_at_nul(&mut out);
     out
 }
 
@@ -80,10 +82,24 @@ pub fn all_bool(vals: &[Val<'_>], pred: impl Fn(bool) -> bool) -> bool {
     !vals.is_empty() && vals.iter().all(|v| matches!(v, Val::Bool(b) if pred(*b)))
 }
 
-/// A check through a compiled `Matcher` (`None` only if it failed to compile, which validation rules out).
+/// A check through a compiled `Matcher`.
 #[inline]
-pub fn check(matcher: &Option<Matcher>, vals: &Values<'_>) -> bool {
-    matcher.as_ref().is_some_and(|m| m.matches(vals))
+pub fn check(matcher: &Matcher, vals: &Values<'_>) -> bool {
+    matcher.matches(vals)
+}
+
+/// Builds the `Matcher` of a check of generated code (on first use).
+///
+/// The only way `Matcher::new` fails is an invalid regex, and the front end rejects those when the
+/// rules load with the very function the matcher uses (`kaudit_frontend::regex::full_match`), so
+/// `compile_rules!` stops the build before code that could fail here is generated. A failure here
+/// therefore means that invariant was broken; it is not turned into a silent `false`.
+#[allow(clippy::panic)]
+pub fn matcher(op: CmpOp, modifier: Option<Modifier>, rhs: &Rhs, lhs_ty: FieldType) -> Matcher {
+    match Matcher::new(op, modifier, rhs, lhs_ty) {
+        Ok(m) => m,
+        Err(e) => panic!("compiled rules hold a check the front end should have rejected: {e}"),
+    }
 }
 
 /// The value of a dispatch field, as the generated dispatch `match`es on it.
@@ -153,75 +169,6 @@ pub fn literals<'e>(items: &[&'static str]) -> Values<'e> {
     items.iter().map(|s| Val::Str(Cow::Borrowed(*s))).collect()
 }
 
-/// Applies an in-place transformer to a copy of `v`; missing stays missing.
-fn transformed<'e>(v: &Values<'e>, apply: impl FnOnce(&mut Values<'e>)) -> Values<'e> {
-    if v.is_empty() {
-        return Values::new();
-    }
-    let mut out = v.clone();
-    apply(&mut out);
-    out
-}
-
-pub fn tolower<'e>(v: &Values<'e>) -> Values<'e> {
-    transformed(v, transform::tolower)
-}
-
-pub fn toupper<'e>(v: &Values<'e>) -> Values<'e> {
-    transformed(v, transform::toupper)
-}
-
-pub fn b64<'e>(v: &Values<'e>) -> Values<'e> {
-    transformed(v, transform::b64)
-}
-
-pub fn basename<'e>(v: &Values<'e>) -> Values<'e> {
-    transformed(v, transform::basename)
-}
-
-pub fn len<'e>(v: &Values<'e>, is_list: bool) -> Values<'e> {
-    transformed(v, |out| transform::len(out, is_list))
-}
-
-/// `join(sep, list)`: the separator is the first value of `sep` (missing separator → missing).
-pub fn join<'e>(sep: &Values<'_>, list: &Values<'e>) -> Values<'e> {
-    let Some(sep) = sep.first().and_then(Val::as_str) else {
-        return Values::new();
-    };
-    transformed(list, |out| transform::join(sep, out))
-}
-
-/// `concat(a, b, ...)`: any missing part makes the result missing.
-pub fn concat<'e>(parts: &[&Values<'e>]) -> Values<'e> {
-    if parts.iter().any(|p| p.is_empty()) {
-        return Values::new();
-    }
-    let owned: Vec<Values<'e>> = parts.iter().map(|p| (*p).clone()).collect();
-    transform::concat(&owned)
-}
-
-/// A `(...)` transformer list argument from its items' values: flattened, missing when any item is
-/// missing (`transform::extend_list`).
-pub fn list<'e>(items: &[&Values<'e>]) -> Values<'e> {
-    let mut out = Values::new();
-    for item in items {
-        if item.is_empty() {
-            return Values::new();
-        }
-        transform::extend_list(&mut out, &mut (*item).clone());
-    }
-    out
-}
-
-/// `getopt(args, optstring)` (`selector` `None`) / `getopt(args, optstring)[c]`: the optstring is the
-/// first value of `optstring` (missing optstring → missing).
-pub fn getopt<'e>(args: &Values<'e>, optstring: &Values<'_>, selector: Option<u8>) -> Values<'e> {
-    let Some(opts) = optstring.first().and_then(Val::as_str) else {
-        return Values::new();
-    };
-    transformed(args, |out| transform::getopt(opts, selector, out))
-}
-
 /// A field reference (rule tables of generated code).
 pub fn field(id: FieldId, arg: FieldArg) -> ValueExpr {
     ValueExpr::Field(FieldRef { id, arg })
@@ -240,6 +187,8 @@ pub fn out_value(expr: ValueExpr, width: Option<usize>) -> OutputPart {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::transform;
+    use kaudit_frontend::ast::Transformer;
 
     fn strs(items: &[&'static str]) -> Values<'static> {
         literals(items)
@@ -291,12 +240,15 @@ mod tests {
             .into_iter()
             .collect();
         // Literals and event values mix in one list; a missing item makes it missing.
-        let l = list(&[&literal("-u"), &user]);
+        let l = transform::list(&[&literal("-u"), &user]);
         assert_eq!(
             l.iter().filter_map(Val::as_str).collect::<Vec<_>>(),
             ["-u", "alice"]
         );
-        assert!(list(&[&literal("-u"), &Values::new()]).is_empty());
+        assert!(transform::list(&[&literal("-u"), &Values::new()]).is_empty());
+        fn getopt<'e>(args: &Values<'e>, opts: &Values<'e>, sel: Option<u8>) -> Values<'e> {
+            transform::apply(Transformer::Getopt, &[args, opts], true, sel)
+        }
         let u = getopt(&l, &literal("u:"), Some(b'u'));
         assert_eq!(
             u.iter().filter_map(Val::as_str).collect::<Vec<_>>(),

@@ -3,7 +3,7 @@
 //!
 //!     cargo run --release -p kaudit-difftest --example engine_speed [ROUNDS]
 
-use kaudit_difftest::{conformance_dir, matches, pairs};
+use kaudit_difftest::{conformance_dir, matches};
 use kaudit_engine::engine::{Engine, Plan, RuleMatching};
 use kaudit_engine::event::Event;
 use kaudit_engine::ingest::split_events;
@@ -28,7 +28,16 @@ fn main() {
         .flat_map(|l| split_events(l).unwrap_or_default())
         .collect();
     let events: Vec<Event<'_>> = docs.iter().filter_map(|d| Event::parse(d).ok()).collect();
-    let Some(pair) = pairs().into_iter().find(|p| p.name == "current") else {
+    #[cfg(kaudit_no_conformance)]
+    let pair: kaudit_difftest::Pair = {
+        eprintln!("built without the conformance data: nothing to time");
+        std::process::exit(1);
+    };
+    #[cfg(not(kaudit_no_conformance))]
+    let Some(pair) = kaudit_difftest::upstream_pairs()
+        .into_iter()
+        .find(|p| p.name == "current")
+    else {
         return;
     };
     for matching in [RuleMatching::First, RuleMatching::All] {

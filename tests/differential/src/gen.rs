@@ -1,9 +1,14 @@
 //! A seeded generator of audit events built from what the rules test for.
 //!
 //! Values come from the string literals of the rule set (harvested per field from the IR), near-misses of
-//! them (one character more or less, other case, a path below), other rules' literals, random text and
-//! empty strings; any key may be absent, `null` or of the wrong JSON type; list fields get zero to four
-//! elements. The aim is events that reach deep into conditions, not realistic traffic.
+//! them (one character more or less, other case, a path below, a NUL and more text after it), other
+//! rules' literals, random text and empty strings; any key may be absent, `null` or of the wrong JSON
+//! type; list fields get zero to four elements. The aim is events that reach deep into conditions, not
+//! realistic traffic.
+//!
+//! Half of the events are written by [`HardWriter`], which spells the same values the hard ways a sender
+//! may: `\u0000` and other `\u` escapes, surrogate pairs, `\/`, raw control bytes and lone surrogates
+//! (invalid JSON the upstream parser tolerates), huge and odd numbers, duplicate keys, deep nesting.
 
 use kaudit_frontend::catalog::FieldId;
 use kaudit_frontend::ir::{Check, Cond, FieldArg, Rhs, Ruleset, TArg, ValueExpr};
@@ -90,6 +95,24 @@ impl Vocabulary {
         // getopt() only reacts to option words: give the fields it reads some ("-t", "-tweb", ...).
         let mut literals = literals;
         literals.extend(option_words(&check.lhs, &literals));
+        // b64() compares decoded text: give the field the encoded literals, also with a NUL and more
+        // text after them (which decodes to the same C string).
+        if let ValueExpr::Transform {
+            func: kaudit_frontend::ast::Transformer::B64,
+            ..
+        } = &check.lhs
+        {
+            let encoded: Vec<String> = literals
+                .iter()
+                .flat_map(|l| {
+                    [
+                        b64_encode(l.as_bytes()),
+                        b64_encode(format!("{l}\0x").as_bytes()),
+                    ]
+                })
+                .collect();
+            literals.extend(encoded);
+        }
         for field in fields_of(&check.lhs) {
             match (&field.0, &field.1) {
                 (FieldId::JevtValue | FieldId::JsonValue, FieldArg::Key(ptr)) => self
@@ -127,6 +150,28 @@ fn fields_of(e: &ValueExpr) -> Vec<(FieldId, FieldArg)> {
         ValueExpr::Field(f) => vec![(f.id, f.arg.clone())],
         ValueExpr::Transform { args, .. } => args.iter().flat_map(of_targ).collect(),
     }
+}
+
+/// Standard base64 with padding.
+fn b64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// For every `getopt(args, "optstring")` in `e`: each option as a word (`-t`), with each of `literals`
@@ -179,6 +224,29 @@ const RANDOM_WORDS: &[&str] = &[
     "ÿ",
     "  ",
     "*",
+    "\0",
+    "a\0b",
+    "\u{1F600}",
+    "\u{7f}",
+    "\u{fffd}",
+    "\u{1}\t\r",
+];
+
+/// Numbers as JSON text that a sender may write and a strict reader may not like: beyond `u64`,
+/// negative, fractional, exponents, `-0`.
+const ODD_NUMBERS: &[&str] = &[
+    "18446744073709551615",
+    "18446744073709551616",
+    "123456789012345678901234567890",
+    "-1",
+    "-9223372036854775808",
+    "-0",
+    "0.0",
+    "1.5",
+    "1E2",
+    "2e-3",
+    "1e400",
+    "200.0",
 ];
 
 impl Generator<'_> {
@@ -203,7 +271,13 @@ impl Generator<'_> {
     }
 
     fn near_miss(&mut self, mut s: String) -> String {
-        match self.rng.below(7) {
+        match self.rng.below(11) {
+            // Beyond the BMP: written as a surrogate pair by `HardWriter` half of the time.
+            10 => s.push('\u{1F600}'),
+            // C-string traps: the literal then a NUL and more, a NUL first, a NUL last.
+            7 => s.push_str("\0x"),
+            8 => s.insert(0, '\0'),
+            9 => s.push('\0'),
             0 => s.push('x'),
             1 => {
                 s.pop();
@@ -401,8 +475,23 @@ impl Generator<'_> {
         uri
     }
 
-    /// One event as JSON bytes.
+    /// One event as JSON bytes: half of them through `HardWriter`.
     pub fn event(&mut self) -> Vec<u8> {
+        let root = self.event_value();
+        if self.rng.pct(50) {
+            let mut w = HardWriter {
+                rng: &mut self.rng,
+                out: Vec::new(),
+            };
+            w.value(&root, 0);
+            w.out
+        } else {
+            serde_json::to_vec(&root).unwrap_or_default()
+        }
+    }
+
+    /// One event as a JSON value.
+    fn event_value(&mut self) -> Value {
         let mut ev = Map::new();
         ev.insert("kind".into(), json!("Event"));
         ev.insert("apiVersion".into(), json!("audit.k8s.io/v1"));
@@ -513,8 +602,143 @@ impl Generator<'_> {
             );
             ev.insert("requestReceivedTimestamp".into(), json!(ts.clone()));
             ev.insert("stageTimestamp".into(), json!(ts));
+            if self.rng.pct(5) {
+                // Deep nesting, now and then past the parser's depth limit (the event is then rejected
+                // by both engines alike).
+                let depth = if self.rng.pct(10) {
+                    600
+                } else {
+                    self.rng.below(400)
+                };
+                let mut deep = json!("bottom");
+                for _ in 0..depth {
+                    deep = json!({ "d": deep });
+                }
+                ev.insert("deep".into(), deep);
+            }
         }
-        serde_json::to_vec(&root).unwrap_or_default()
+        root
+    }
+}
+
+/// Writes a JSON value with the same meaning as `serde_json` would, spelled the hard ways (see the
+/// module doc). Lone surrogates and raw control bytes change the meaning; both engines must still agree.
+pub struct HardWriter<'r> {
+    pub rng: &'r mut Rng,
+    pub out: Vec<u8>,
+}
+
+impl HardWriter<'_> {
+    pub fn value(&mut self, v: &Value, depth: usize) {
+        match v {
+            Value::Null => self.out.extend_from_slice(b"null"),
+            Value::Bool(b) => self
+                .out
+                .extend_from_slice(if *b { b"true" } else { b"false" }),
+            Value::Number(n) => {
+                let odd = self
+                    .rng
+                    .pct(8)
+                    .then(|| self.rng.pick(ODD_NUMBERS))
+                    .flatten();
+                match odd {
+                    Some(text) => self.out.extend_from_slice(text.as_bytes()),
+                    None => self.out.extend_from_slice(n.to_string().as_bytes()),
+                }
+            }
+            Value::String(s) => self.string(s),
+            Value::Array(items) => {
+                self.out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(b',');
+                    }
+                    self.space();
+                    self.value(item, depth + 1);
+                }
+                self.out.push(b']');
+            }
+            Value::Object(map) => {
+                self.out.push(b'{');
+                let mut first = true;
+                for (k, item) in map {
+                    // A duplicate key, before or after the real one, with another value.
+                    let dup = self.rng.pct(3).then(|| self.rng.pct(50));
+                    if dup == Some(true) {
+                        self.entry(&mut first, k, &json!("dup\u{0}x"), depth);
+                    }
+                    self.entry(&mut first, k, item, depth);
+                    if dup == Some(false) {
+                        self.entry(&mut first, k, &Value::Null, depth);
+                    }
+                }
+                self.out.push(b'}');
+            }
+        }
+    }
+
+    fn entry(&mut self, first: &mut bool, key: &str, v: &Value, depth: usize) {
+        if !*first {
+            self.out.push(b',');
+        }
+        *first = false;
+        self.space();
+        self.string(key);
+        self.out.push(b':');
+        self.space();
+        self.value(v, depth + 1);
+    }
+
+    /// Optional insignificant whitespace (never a newline: events are one per line).
+    fn space(&mut self) {
+        if self.rng.pct(5) {
+            self.out
+                .extend_from_slice(if self.rng.pct(50) { b" " } else { b"\t " });
+        }
+    }
+
+    fn string(&mut self, s: &str) {
+        self.out.push(b'"');
+        for c in s.chars() {
+            match c {
+                '"' => self.out.extend_from_slice(b"\\\""),
+                '\\' => self.out.extend_from_slice(b"\\\\"),
+                '/' if self.rng.pct(30) => self.out.extend_from_slice(b"\\/"),
+                // Raw control bytes are invalid JSON that the upstream parser tolerates.
+                '\u{1}'..='\u{1f}' if c != '\n' && self.rng.pct(30) => self.out.push(c as u8),
+                '\0'..='\u{1f}' => self.unicode_escape(c),
+                '\u{10000}'.. if self.rng.pct(50) => self.unicode_escape(c),
+                _ if self.rng.pct(4) => self.unicode_escape(c),
+                _ => {
+                    let mut buf = [0u8; 4];
+                    self.out
+                        .extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+            }
+        }
+        if self.rng.pct(1) {
+            // A lone surrogate: invalid, tolerated.
+            let lone: &[u8] = if self.rng.pct(50) {
+                b"\\ud800"
+            } else {
+                b"\\uDC00x"
+            };
+            self.out.extend_from_slice(lone);
+        }
+        self.out.push(b'"');
+    }
+
+    /// `\uXXXX`, or a surrogate pair for characters beyond the BMP; hex digits in either case.
+    fn unicode_escape(&mut self, c: char) {
+        let mut units = [0u16; 2];
+        for u in c.encode_utf16(&mut units) {
+            let text = if self.rng.pct(50) {
+                format!("\\u{:04x}", u)
+            } else {
+                format!("\\u{:04X}", u)
+            };
+            self.out.extend_from_slice(text.as_bytes());
+        }
     }
 }
 

@@ -1,8 +1,11 @@
 //! The differential test bed: the same rule files compiled to native code (`compile_rules!`) and loaded
-//! into the interpreter, so tests can compare the two engines event by event.
+//! into the interpreter, so tests can compare the two engines event by event, and so the compiled
+//! engine itself can be held against Falco's recorded answers.
 //!
-//! Rule sets (chosen by `build.rs`): the two upstream rule sets the conformance cases use most
-//! (`current`, `legacy`) and a bundled one that exercises every construct the generator handles.
+//! Rule sets (chosen by `build.rs`): `bundled` (always; it exercises every construct the generator
+//! handles) and, when the conformance data is present, the upstream sets `current`, `legacy` and
+//! `reference` and one set per rule-file list of the micro cases (`micro`). Without the data those are
+//! absent (`cfg(kaudit_no_conformance)`), never replaced by something weaker.
 
 #![forbid(unsafe_code)]
 
@@ -10,24 +13,28 @@ pub mod gen;
 
 use kaudit_engine::engine::{Engine, Plan, RuleMatching};
 use kaudit_engine::event::Event;
+use kaudit_engine::ingest::split_events;
 use kaudit_engine::interp::Interpreter;
 use kaudit_frontend::ir::Ruleset;
 use std::path::PathBuf;
-
-pub mod current {
-    //! `falco_rules` (testing variant) + `k8s_audit_rules` 0.18.0, or the bundled set without conformance data.
-    kaudit_macros::compile_rules!(from_env = "KAUDIT_DIFF_CURRENT_RULES");
-}
-
-pub mod legacy {
-    //! `falco_rules` 1.0.1 + `k8s_audit_rules` 0.6.0, or the bundled set without conformance data.
-    kaudit_macros::compile_rules!(from_env = "KAUDIT_DIFF_LEGACY_RULES");
-}
 
 pub mod bundled {
     //! `rules/bundled.yaml`.
     kaudit_macros::compile_rules!("rules/bundled.yaml");
 }
+
+pub mod nul_case {
+    //! `rules/nul_case.yaml`: the case of docs/semantics.md ("String values and NUL").
+    kaudit_macros::compile_rules!("rules/nul_case.yaml");
+}
+
+#[cfg(not(kaudit_no_conformance))]
+mod conformance_sets {
+    include!(concat!(env!("OUT_DIR"), "/conformance_sets.rs"));
+}
+
+#[cfg(not(kaudit_no_conformance))]
+pub use conformance_sets::{current, legacy, micro, reference};
 
 /// One rule set in both forms.
 pub struct Pair {
@@ -37,47 +44,48 @@ pub struct Pair {
     pub interp: Interpreter,
 }
 
-/// Whether the conformance data was found at build time.
-pub fn have_conformance() -> bool {
-    env!("KAUDIT_DIFF_HAVE_CONFORMANCE") == "1"
-}
-
 /// The conformance folder the build looked at.
 pub fn conformance_dir() -> PathBuf {
     PathBuf::from(env!("KAUDIT_DIFF_CONFORMANCE_DIR"))
 }
 
-/// Every rule set, compiled and interpreted (the interpreter loads the very texts that were compiled);
-/// panics (test set-up) when a rule set does not load.
-pub fn pairs() -> Vec<Pair> {
-    type Sources = &'static [(&'static str, &'static str)];
-    let sets: [(&str, &'static dyn Engine, Sources); 3] = [
-        ("current", &current::ENGINE, current::RULE_SOURCES),
-        ("legacy", &legacy::ENGINE, legacy::RULE_SOURCES),
-        ("bundled", &bundled::ENGINE, bundled::RULE_SOURCES),
-    ];
-    sets.into_iter()
-        .map(|(name, compiled, sources)| {
-            let res = kaudit_frontend::load::load_sources(sources);
-            let ruleset = match res.ruleset {
-                Some(r) => r,
-                None => panic!(
-                    "rule set {name} does not load at test time:\n{}",
-                    res.render()
-                ),
-            };
-            let interp = match Interpreter::new(&ruleset) {
-                Ok(i) => i,
-                Err(e) => panic!("rule set {name}: interpreter: {e}"),
-            };
-            Pair {
-                name,
-                compiled,
-                ruleset,
-                interp,
-            }
-        })
-        .collect()
+type Sources = &'static [(&'static str, &'static str)];
+
+/// A compiled rule set and the interpreter loaded from the very texts that were compiled; panics (test
+/// set-up) when the rule set does not load.
+pub fn pair(name: &'static str, compiled: &'static dyn Engine, sources: Sources) -> Pair {
+    let res = kaudit_frontend::load::load_sources(sources);
+    let ruleset = match res.ruleset {
+        Some(r) => r,
+        None => panic!(
+            "rule set {name} does not load at test time:\n{}",
+            res.render()
+        ),
+    };
+    let interp = match Interpreter::new(&ruleset) {
+        Ok(i) => i,
+        Err(e) => panic!("rule set {name}: interpreter: {e}"),
+    };
+    Pair {
+        name,
+        compiled,
+        ruleset,
+        interp,
+    }
+}
+
+/// The bundled rule set, compiled and interpreted.
+pub fn bundled_pair() -> Pair {
+    pair("bundled", &bundled::ENGINE, bundled::RULE_SOURCES)
+}
+
+/// The upstream rule sets (`current`, `legacy`), compiled and interpreted.
+#[cfg(not(kaudit_no_conformance))]
+pub fn upstream_pairs() -> Vec<Pair> {
+    vec![
+        pair("current", &current::ENGINE, current::RULE_SOURCES),
+        pair("legacy", &legacy::ENGINE, legacy::RULE_SOURCES),
+    ]
 }
 
 /// The plans a comparison runs: both matching modes over the default order, over the reversed order, and
@@ -140,4 +148,18 @@ pub fn compare(pair: &Pair, plans: &[Plan], ev: &Event<'_>) -> Result<usize, Str
         alerts += a.len();
     }
     Ok(alerts)
+}
+
+/// Every event of a JSON Lines document (Event, EventList or array per line); unusable lines are skipped.
+pub fn events_of(text: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for line in text.split(|&b| b == b'\n') {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if let Ok(evs) = split_events(line) {
+            out.extend(evs.into_iter().map(<[u8]>::to_vec));
+        }
+    }
+    out
 }

@@ -21,7 +21,11 @@
 //!   accepts with a warning): true when some value satisfies the operator.
 //! * Modifiers `anyof`/`allof`/`oneof`: at least one / every / exactly one listed literal satisfies the
 //!   base operator for the value; an empty list is false.
-//! * Strings compare byte-wise; numbers numerically; booleans by equality.
+//! * Strings compare byte-wise; numbers numerically; booleans by equality (`compare`, shared with the
+//!   generated code). String values reach this module already cut at their first NUL
+//!   (`compare::cut_at_nul`), as Falco's libs see them.
+//! * Set membership (`in`, `intersects`, `= anyof`) is `=` against each listed literal: exact bytes. The
+//!   generated code writes it as a `matches!` over the same literal list.
 
 pub mod compare;
 pub mod glob;
@@ -34,7 +38,7 @@ pub use pmatch::PMatchSet;
 pub use strset::StrSet;
 
 use crate::value::{Val, Values};
-use compare::{icontains, ordering_holds, str_cmp};
+use compare::{bool_test, icontains, is_plain_str_op, num_test, str_test};
 use kaudit_frontend::ast::{CmpOp, Modifier};
 use kaudit_frontend::catalog::FieldType;
 use kaudit_frontend::ir::Rhs;
@@ -43,18 +47,17 @@ use regex::Regex;
 /// One literal test on a single value.
 #[derive(Debug, Clone)]
 enum Test {
-    /// `= != < <= > >=` on strings.
-    StrOrd(CmpOp, String),
-    Contains(String),
+    /// `= != < <= > >= contains startswith endswith` on strings (`compare::str_test`).
+    Str(CmpOp, String),
     /// Needle stored lower-cased.
     IContains(String),
-    StartsWith(String),
-    EndsWith(String),
     Glob(Glob),
     Regex(Regex),
     PMatch(PMatchSet),
-    NumOrd(CmpOp, u64),
-    BoolEq(bool, bool),
+    /// `= != < <= > >=` on numbers (`compare::num_test`).
+    Num(CmpOp, u64),
+    /// `= !=` on booleans (`compare::bool_test`).
+    Bool(CmpOp, bool),
     /// An operator that can never hold for this value type (e.g. `bcontains` on text).
     Never,
 }
@@ -62,23 +65,16 @@ enum Test {
 impl Test {
     fn single(op: CmpOp, lit: Lit<'_>) -> Result<Test, String> {
         Ok(match (op, lit) {
-            (
-                CmpOp::Eq | CmpOp::EqEq | CmpOp::Ne | CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge,
-                Lit::Str(s),
-            ) => Test::StrOrd(op, s.to_string()),
-            (CmpOp::Contains, Lit::Str(s)) => Test::Contains(s.to_string()),
+            (op, Lit::Str(s)) if is_plain_str_op(op) => Test::Str(op, s.to_string()),
             (CmpOp::IContains, Lit::Str(s)) => Test::IContains(s.to_ascii_lowercase()),
-            (CmpOp::StartsWith, Lit::Str(s)) => Test::StartsWith(s.to_string()),
-            (CmpOp::EndsWith, Lit::Str(s)) => Test::EndsWith(s.to_string()),
             (CmpOp::Glob, Lit::Str(s)) => Test::Glob(Glob::new(s, false)),
             (CmpOp::IGlob, Lit::Str(s)) => Test::Glob(Glob::new(s, true)),
-            (CmpOp::Regex, Lit::Str(s)) => Test::Regex(full_match_regex(s)?),
+            (CmpOp::Regex, Lit::Str(s)) => Test::Regex(kaudit_frontend::regex::full_match(s)?),
             (
                 CmpOp::Eq | CmpOp::EqEq | CmpOp::Ne | CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge,
                 Lit::Num(n),
-            ) => Test::NumOrd(op, n),
-            (CmpOp::Eq | CmpOp::EqEq, Lit::Bool(b)) => Test::BoolEq(b, true),
-            (CmpOp::Ne, Lit::Bool(b)) => Test::BoolEq(b, false),
+            ) => Test::Num(op, n),
+            (CmpOp::Eq | CmpOp::EqEq | CmpOp::Ne, Lit::Bool(b)) => Test::Bool(op, b),
             _ => Test::Never,
         })
     }
@@ -86,35 +82,16 @@ impl Test {
     #[inline]
     fn holds(&self, v: &Val<'_>) -> bool {
         match (self, v) {
-            (Test::StrOrd(op, r), Val::Str(s)) => str_op(*op, s, r),
-            (Test::Contains(r), Val::Str(s)) => s.contains(r.as_str()),
+            (Test::Str(op, r), Val::Str(s)) => str_test(*op, s, r),
             (Test::IContains(r), Val::Str(s)) => icontains(s, r),
-            (Test::StartsWith(r), Val::Str(s)) => s.starts_with(r.as_str()),
-            (Test::EndsWith(r), Val::Str(s)) => s.ends_with(r.as_str()),
             (Test::Glob(g), Val::Str(s)) => g.matches(s),
             (Test::Regex(re), Val::Str(s)) => re.is_match(s),
             (Test::PMatch(p), Val::Str(s)) => p.matches(s),
-            (Test::NumOrd(op, r), Val::Num(n)) => ordering_holds(*op, n.cmp(r)),
-            (Test::BoolEq(r, eq), Val::Bool(b)) => (b == r) == *eq,
+            (Test::Num(op, r), Val::Num(n)) => num_test(*op, *n, *r),
+            (Test::Bool(op, r), Val::Bool(b)) => bool_test(*op, *b, *r),
             _ => false,
         }
     }
-}
-
-/// `=`-family comparison of two strings (C-string semantics: text after a NUL is ignored).
-#[inline]
-fn str_op(op: CmpOp, s: &str, r: &str) -> bool {
-    match op {
-        CmpOp::Eq | CmpOp::EqEq if s == r => true,
-        CmpOp::Ne if s == r => false,
-        _ => ordering_holds(op, str_cmp(s, r)),
-    }
-}
-
-/// Compiles an RE2-style pattern anchored at both ends.
-pub fn full_match_regex(pattern: &str) -> Result<Regex, String> {
-    Regex::new(&format!(r"\A(?:{pattern})\z"))
-        .map_err(|e| format!("invalid regular expression '{pattern}': {e}"))
 }
 
 #[derive(Clone, Copy)]

@@ -1,8 +1,80 @@
 //! Transformers (docs/semantics.md#transformers) applied to extracted values. They run only on present values: a
 //! missing (empty) input stays missing.
+//!
+//! [`apply`] is the one entry point both engines use: the interpreter evaluates a transformer's
+//! arguments and calls it, and generated code calls it directly with the same
+//! arguments, so the glue (which argument is the separator, what a missing one does) exists once.
 
 use crate::value::{Val, Values};
+use kaudit_frontend::ast::Transformer;
 use std::borrow::Cow;
+
+/// `func(args...)[selector]` on evaluated arguments (each a value list; empty = missing).
+/// `first_is_list` says whether the first argument is a list (`len` counts elements then); `selector`
+/// is the `[c]` of `getopt`. Missing arguments make the result missing.
+pub fn apply<'e>(
+    func: Transformer,
+    args: &[&Values<'e>],
+    first_is_list: bool,
+    selector: Option<u8>,
+) -> Values<'e> {
+    let arg = |i: usize| args.get(i).copied().filter(|v| !v.is_empty());
+    // The first string value of a single-valued argument (a separator, an optstring).
+    let text = |i: usize| arg(i).and_then(|v| v.first()).and_then(Val::as_str);
+    let mut out = Values::new();
+    match func {
+        Transformer::ToLower
+        | Transformer::ToUpper
+        | Transformer::B64
+        | Transformer::Basename
+        | Transformer::Len
+        | Transformer::Val => {
+            let Some(first) = arg(0) else { return out };
+            out.clone_from(first);
+            match func {
+                Transformer::ToLower => tolower(&mut out),
+                Transformer::ToUpper => toupper(&mut out),
+                Transformer::B64 => b64(&mut out),
+                Transformer::Basename => basename(&mut out),
+                Transformer::Len => len(&mut out, first_is_list),
+                _ => {}
+            }
+        }
+        Transformer::Join => {
+            let (Some(sep), Some(items)) = (text(0), arg(1)) else {
+                return out;
+            };
+            out.clone_from(items);
+            join(sep, &mut out);
+        }
+        Transformer::Concat => {
+            if args.iter().all(|a| !a.is_empty()) {
+                out = concat(args);
+            }
+        }
+        Transformer::Getopt => {
+            let (Some(items), Some(optstring)) = (arg(0), text(1)) else {
+                return out;
+            };
+            out.clone_from(items);
+            getopt(optstring, selector, &mut out);
+        }
+    }
+    out
+}
+
+/// A `(...)` transformer list argument from its items' values: flattened (`extend_list`), missing when
+/// any item is missing.
+pub fn list<'e>(items: &[&Values<'e>]) -> Values<'e> {
+    let mut out = Values::new();
+    for item in items {
+        if item.is_empty() {
+            return Values::new();
+        }
+        extend_list(&mut out, &mut (*item).clone());
+    }
+    out
+}
 
 fn map_str<'e>(v: &mut Values<'e>, f: impl Fn(&str) -> Option<String>) {
     for x in v.iter_mut() {
@@ -33,12 +105,18 @@ pub fn toupper(v: &mut Values<'_>) {
 }
 
 /// Base64 decoding of every value (standard alphabet, padding optional); any failure makes the whole
-/// result missing. Decoded bytes that are not UTF-8 are replaced (values are text).
+/// result missing. The decoded text ends at its first NUL, like every string operators see
+/// (`compare::cut_at_nul`); decoded bytes that are not UTF-8 are replaced (values are text).
 pub fn b64(v: &mut Values<'_>) {
     for x in v.iter_mut() {
         if let Val::Str(s) = x {
             match b64_decode(s) {
-                Some(bytes) => *s = Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()),
+                Some(mut bytes) => {
+                    if let Some(end) = memchr::memchr(0, &bytes) {
+                        bytes.truncate(end);
+                    }
+                    *s = Cow::Owned(String::from_utf8_lossy(&bytes).into_owned());
+                }
                 None => {
                     v.clear();
                     return;
@@ -104,7 +182,8 @@ pub fn basename(v: &mut Values<'_>) {
     }
 }
 
-/// `len`: the element count of a list, else the length of the single string up to its first NUL.
+/// `len`: the element count of a list, else the length of the single string (which ends at its first
+/// NUL, as every string value does).
 /// Missing stays missing (so `len(x) = 0` never holds for an empty list).
 pub fn len(v: &mut Values<'_>, is_list: bool) {
     if v.is_empty() {
@@ -114,7 +193,7 @@ pub fn len(v: &mut Values<'_>, is_list: bool) {
         v.len() as u64
     } else {
         match v.first() {
-            Some(Val::Str(s)) => super::compare::c_str(s).len() as u64,
+            Some(Val::Str(s)) => s.len() as u64,
             _ => 1,
         }
     };
@@ -139,7 +218,7 @@ pub fn join(sep: &str, v: &mut Values<'_>) {
 }
 
 /// `concat(a, b, ...)`: the first value of each part concatenated; a missing part makes it missing.
-pub fn concat<'e>(parts: &[Values<'e>]) -> Values<'e> {
+pub fn concat<'e>(parts: &[&Values<'e>]) -> Values<'e> {
     let mut s = String::new();
     for p in parts {
         match p.first() {
@@ -360,9 +439,38 @@ mod tests {
         let mut missing = Values::new();
         len(&mut missing, true);
         assert!(missing.is_empty(), "len of missing is missing");
-        let mut nul = v(&["ab\0cd"]);
-        len(&mut nul, false);
-        assert_eq!(texts(&nul), ["#2"]);
+        // A decoded NUL ends the string, as it ends every string value ("ab\0cd" encoded).
+        let decoded = apply(Transformer::B64, &[&v(&["YWIAY2Q="])], false, None);
+        assert_eq!(texts(&decoded), ["ab"]);
+        let n = apply(Transformer::Len, &[&decoded], false, None);
+        assert_eq!(texts(&n), ["#2"]);
+    }
+
+    #[test]
+    fn apply_takes_separators_and_optstrings_from_the_right_argument() {
+        let (sep, items) = (v(&["-"]), v(&["a", "b"]));
+        assert_eq!(
+            texts(&apply(Transformer::Join, &[&sep, &items], false, None)),
+            ["a-b"]
+        );
+        let none = Values::new();
+        assert!(apply(Transformer::Join, &[&none, &items], false, None).is_empty());
+        assert!(apply(Transformer::Join, &[&sep, &none], false, None).is_empty());
+        let args = v(&["-u", "alice"]);
+        let u = apply(Transformer::Getopt, &[&args, &v(&["u:"])], true, Some(b'u'));
+        assert_eq!(texts(&u), ["alice"]);
+        assert!(apply(Transformer::Getopt, &[&args, &none], true, None).is_empty());
+        assert_eq!(
+            texts(&apply(Transformer::Len, &[&items], true, None)),
+            ["#2"]
+        );
+        assert_eq!(
+            texts(&apply(Transformer::Val, &[&items], true, None)),
+            ["a", "b"]
+        );
+        assert!(apply(Transformer::ToUpper, &[&none], false, None).is_empty());
+        assert_eq!(texts(&list(&[&v(&["-u"]), &items])), ["-u", "a", "b"]);
+        assert!(list(&[&v(&["-u"]), &none]).is_empty());
     }
 
     #[test]
@@ -423,7 +531,10 @@ mod tests {
         let mut m = Values::new();
         join(",", &mut m);
         assert!(m.is_empty());
-        assert_eq!(texts(&concat(&[v(&["x"]), v(&["-"]), v(&["y"])])), ["x-y"]);
-        assert!(concat(&[v(&["x"]), Values::new()]).is_empty());
+        assert_eq!(
+            texts(&concat(&[&v(&["x"]), &v(&["-"]), &v(&["y"])])),
+            ["x-y"]
+        );
+        assert!(concat(&[&v(&["x"]), &Values::new()]).is_empty());
     }
 }

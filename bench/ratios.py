@@ -76,6 +76,18 @@ def main():
             f"| {ratio(ev.get('interpreter'), ev.get('serde_json_validate'))} |"
         )
 
+    sizes = [(g, f) for g, f in crit.items() if g.startswith("size_") and f.get("serde_json_validate")]
+    if sizes:
+        print("\n## Scaling (one event shape grown with members no rule reads; ns per event)\n")
+        print("| corpus | B/event | serde_json-validate | kaudit_parse | compiled | interpreter | compiled / serde_json-validate |")
+        print("|---|---|---|---|---|---|---|")
+        sizes.sort(key=lambda gf: gf[1]["serde_json_validate"][1] / gf[1]["serde_json_validate"][0])
+        for group, funcs in sizes:
+            ev_s, b_s = funcs["serde_json_validate"]
+            ns = lambda f: f"{1e9 / funcs[f][0]:,.0f}" if funcs.get(f) else "-"
+            rel = ratio(funcs.get("compiled", (0,))[0], ev_s)
+            print(f"| {group} | {b_s / ev_s:,.0f} | {ns('serde_json_validate')} | {ns('kaudit_parse')} | {ns('compiled')} | {ns('interpreter')} | {rel} |")
+
     if hooks:
         mixed = crit.get("mixed", {})
         engine = (mixed.get("compiled") or mixed.get("interpreter") or (None,))[0]

@@ -115,7 +115,59 @@ fn corpora() -> Vec<Corpus> {
         "falco20k",
         &conformance.join("falco-reference/corpus-20k.jsonl.gz"),
     ));
+    list.extend(
+        SCALING_SIZES
+            .iter()
+            .map(|&(name, size)| scaling_corpus(name, size)),
+    );
     list
+}
+
+/// The scaling corpora: (criterion group, event size in bytes). Each holds about 4 MB of one event
+/// shape grown to the size, so that the per-event cost can be read against the size.
+const SCALING_SIZES: [(&str, usize); 5] = [
+    ("size_0.5KB", 512),
+    ("size_2KB", 2 << 10),
+    ("size_8KB", 8 << 10),
+    ("size_32KB", 32 << 10),
+    ("size_80KB", 80 << 10),
+];
+
+/// Events of `size` bytes that every rule reads the same small part of: a deployment update by a
+/// service account whose request object grows with `managedFields` entries, a member no bundled rule or
+/// output reads (only 0.5 KB is the bare Metadata-level envelope). The cost per event should follow the
+/// bytes rules read, not the bytes of the event.
+fn scaling_corpus(name: &str, size: usize) -> Corpus {
+    let count = (4 << 20) / size;
+    let events = (0..count)
+        .map(|i| {
+            let head = format!(
+                r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Request","auditID":"6b1c2d3e-0000-4000-8000-{i:012}","stage":"ResponseComplete","requestURI":"/apis/apps/v1/namespaces/default/deployments/web","verb":"update","user":{{"username":"system:serviceaccount:ops:deployer","groups":["system:serviceaccounts","system:authenticated"]}},"sourceIPs":["10.0.0.7"],"userAgent":"deployer/1.0","objectRef":{{"resource":"deployments","namespace":"default","name":"web","apiGroup":"apps","apiVersion":"v1"}},"responseStatus":{{"metadata":{{}},"code":200}}"#
+            );
+            let tail = r#","stageTimestamp":"2024-01-02T03:04:05.000000Z","annotations":{"authorization.k8s.io/decision":"allow"}}"#;
+            let mut ev = head;
+            if ev.len() + tail.len() < size {
+                ev.push_str(r#","requestObject":{"kind":"Deployment","apiVersion":"apps/v1","metadata":{"name":"web","namespace":"default","managedFields":["#);
+                let mut k = 0;
+                while ev.len() + tail.len() + 40 < size {
+                    if k > 0 {
+                        ev.push(',');
+                    }
+                    ev.push_str(&format!(
+                        r#"{{"manager":"deployer","operation":"Update","apiVersion":"apps/v1","time":"2024-01-02T03:04:05Z","fieldsType":"FieldsV1","fieldsV1":{{"f:metadata":{{"f:labels":{{"f:app-{k}":{{}}}}}}}}}}"#
+                    ));
+                    k += 1;
+                }
+                ev.push_str(r#"]},"spec":{"replicas":3}}"#);
+            }
+            ev.push_str(tail);
+            ev.into_bytes()
+        })
+        .collect();
+    Corpus {
+        name: name.to_string(),
+        events,
+    }
 }
 
 /// The bundled rules (rules/*.yaml in file-name order, as build.rs compiles them) for the interpreter.

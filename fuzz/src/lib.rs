@@ -10,7 +10,8 @@ use kaudit_engine::event::Event;
 use kaudit_engine::ingest::{split_document, DEFAULT_MAX_EVENT_SIZE};
 use kaudit_engine::interp::Interpreter;
 use kaudit_frontend::ir::Priority;
-use kaudit_frontend::{codegen, cond, load};
+use kaudit_codegen as codegen;
+use kaudit_frontend::{cond, load};
 
 /// The checks every event goes through, shared with the runtime's property test.
 #[path = "../../runtime/engine/tests/exercise/mod.rs"]

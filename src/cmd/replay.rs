@@ -14,6 +14,7 @@ use kaudit_engine::interp::Interpreter;
 use kaudit_engine::settings::Settings;
 use kaudit_service::config::ServeConfig;
 use kaudit_service::replay::{follow, open_input, write_summary, Replayer};
+use kaudit_service::replay_parallel::{self, WorkerSettings};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +52,11 @@ pub struct Args {
     /// it; overrides `kaudit.state_dir` of the -c configuration.
     #[arg(long, value_name = "DIR", requires = "follow")]
     pub state_dir: Option<PathBuf>,
+    /// Threads evaluating a large input file (0: one per core). Inputs under 8 MiB, stdin and pipes,
+    /// pretty-printed files, --follow, and rule sets that read evt.num or evt.reltime are replayed on one
+    /// thread.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
     /// Do not print the end-of-run summary.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -84,6 +90,24 @@ fn parse_format(s: &str) -> Result<InputFormat, String> {
 /// The engine for rules compiled into the binary.
 fn compiled_engine() -> Option<Box<dyn Engine>> {
     Some(crate::engine::compiled_box())
+}
+
+/// Whether the rules in use mention `evt.num` or `evt.reltime`, whose values need the whole stream in
+/// order (then replay stays on one thread). Unreadable files count as yes; loading reports them.
+fn reads_sequence(rule_files: &[PathBuf], with_builtin: bool) -> bool {
+    let builtin = rule_files.is_empty() || with_builtin;
+    let mut texts: Vec<String> = Vec::new();
+    for f in rule_files {
+        match std::fs::read_to_string(f) {
+            Ok(t) => texts.push(t),
+            Err(_) => return true,
+        }
+    }
+    let builtin_texts = crate::engine::builtin_sources()
+        .iter()
+        .filter(|_| builtin)
+        .map(|(_, text)| *text);
+    replay_parallel::rules_read_sequence(builtin_texts.chain(texts.iter().map(String::as_str)))
 }
 
 /// The settings, the configuration's rule files and its `kaudit.state_dir`: the built-in defaults, then
@@ -149,6 +173,11 @@ pub fn run(args: Args) -> ExitCode {
     };
     let plan = settings.plan(engine.rules());
     let format = AlertFormat::new(&settings);
+    let threads = match args.threads {
+        _ if reads_sequence(&rule_files, args.with_builtin_rules) => 1,
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
     let inputs = if args.inputs.is_empty() {
         // Someone who typed `kaudit replay` alone would otherwise see nothing happen.
         if std::io::stdin().is_terminal() {
@@ -196,8 +225,18 @@ pub fn run(args: Args) -> ExitCode {
         }
     }
     for path in inputs.iter().filter(|_| !args.follow) {
-        let result = open_input(path)
-            .and_then(|mut input| replayer.feed_input(&mut input, &mut out, &mut err));
+        let result = open_input(path).and_then(|mut input| {
+            if !replay_parallel::worth_parallel(&mut input, threads)? {
+                return replayer.feed_input(&mut input, &mut out, &mut err);
+            }
+            let mut worker = WorkerSettings::new(replayer.max_event_size, threads);
+            worker.input_format = replayer.input_format;
+            let stats = replay_parallel::feed_input_parallel(
+                evaluator, &plan, &format, worker, &mut input, &mut out, &mut err,
+            )?;
+            replay_parallel::add_stats(replayer.stats_mut(), stats);
+            Ok(())
+        });
         match result {
             Ok(()) => {}
             // The reader of our output went away (e.g. `| head`): stop quietly.

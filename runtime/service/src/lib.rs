@@ -8,5 +8,6 @@ pub mod config;
 pub mod logging;
 pub mod outputs;
 pub mod replay;
+pub mod replay_parallel;
 pub mod server;
 pub mod sources;

@@ -2,36 +2,62 @@
 //! `"` and `\` escaped, `\b \f \n \r \t` in short form, other control characters below 0x20 as `\u00xx`
 //! (lower-case hex); DEL and non-ASCII UTF-8 are written as they are.
 
+use crate::json::swar;
+
 /// Appends `s` as a JSON string literal.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let short: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => b"",
-            _ => continue,
-        };
-        // `start <= i`: both only move forward, and `start` stops one past the last escaped byte.
-        out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
-        if short.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(hex_digit(b >> 4));
-            out.push(hex_digit(b & 0xf));
-        } else {
-            out.extend_from_slice(short);
-        }
-        start = i + 1;
+    // Runs of bytes that need no escape are copied whole; alert texts rarely contain any.
+    while let Some(at) = next_to_escape(bytes, start) {
+        out.extend_from_slice(bytes.get(start..at).unwrap_or_default());
+        write_escaped(out, bytes.get(at).copied().unwrap_or_default());
+        start = at + 1;
     }
     out.extend_from_slice(bytes.get(start..).unwrap_or_default());
     out.push(b'"');
+}
+
+/// Index of the first byte at or after `i` that a JSON string must escape (`"`, `\`, below 0x20),
+/// eight bytes at a time.
+fn next_to_escape(bytes: &[u8], mut i: usize) -> Option<usize> {
+    while let Some(x) = swar::word(bytes, i) {
+        let hit = swar::equal_to(x, b'"') | swar::equal_to(x, b'\\') | swar::below(x, 0x20);
+        if hit != 0 {
+            return Some(i + swar::first_flagged(hit));
+        }
+        i += 8;
+    }
+    let rest = bytes.get(i..)?;
+    rest.iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|p| i + p)
+}
+
+/// Appends the escape of one byte `next_to_escape` found (any other byte is copied as is).
+fn write_escaped(out: &mut Vec<u8>, b: u8) {
+    let short: &[u8] = match b {
+        b'"' => b"\\\"",
+        b'\\' => b"\\\\",
+        0x08 => b"\\b",
+        0x0c => b"\\f",
+        b'\n' => b"\\n",
+        b'\r' => b"\\r",
+        b'\t' => b"\\t",
+        0..=0x1f => {
+            out.extend_from_slice(b"\\u00");
+            out.push(hex_digit(b >> 4));
+            out.push(hex_digit(b & 0xf));
+            return;
+        }
+        _ => {
+            out.push(b);
+            return;
+        }
+    };
+    out.extend_from_slice(short);
 }
 
 /// The lower-case hex digit of a nibble (`n < 16`).
@@ -45,12 +71,28 @@ fn hex_digit(n: u8) -> u8 {
 
 /// Appends raw bytes as a JSON string; invalid UTF-8 becomes U+FFFD (as Falco's JSON dump replaces it).
 pub fn write_bytes_as_str(out: &mut Vec<u8>, b: &[u8]) {
-    write_str(out, &String::from_utf8_lossy(b));
+    // `from_utf8` takes the ASCII fast path that the lossy decoder lacks; almost every text is valid.
+    match std::str::from_utf8(b) {
+        Ok(s) => write_str(out, s),
+        Err(_) => write_str(out, &String::from_utf8_lossy(b)),
+    }
 }
 
 /// Appends a decimal unsigned integer.
-pub fn write_u64(out: &mut Vec<u8>, n: u64) {
-    out.extend_from_slice(n.to_string().as_bytes());
+pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(at..).unwrap_or_default());
 }
 
 #[cfg(test)]
@@ -71,6 +113,64 @@ mod tests {
         assert_eq!(enc("ctl\u{1}\u{1f}"), r#""ctl\u0001\u001f""#);
         // DEL and non-ASCII stay raw.
         assert_eq!(enc("del\u{7f} café 😀"), "\"del\u{7f} café 😀\"");
+    }
+
+    /// The byte-at-a-time escaper the word-at-a-time one must equal.
+    fn reference(s: &str) -> Vec<u8> {
+        let mut out = vec![b'"'];
+        for &b in s.as_bytes() {
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x0c => out.extend_from_slice(b"\\f"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                0..=0x1f => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+                _ => out.push(b),
+            }
+        }
+        out.push(b'"');
+        out
+    }
+
+    #[test]
+    fn word_at_a_time_escaping_equals_the_byte_loop() {
+        // Every ASCII byte and some multi-byte characters, at every offset within a word and past it.
+        let mut alphabet: Vec<char> = (0u8..0x80).map(char::from).collect();
+        alphabet.extend(['\u{e9}', '\u{4e2d}', '\u{1f600}', '\u{80}', '\u{7ff}']);
+        for &c in &alphabet {
+            for pad in 0..19 {
+                for tail in [0, 1, 9] {
+                    let s = format!("{}{c}{}", "a".repeat(pad), "\u{e9}".repeat(tail));
+                    let mut v = Vec::new();
+                    write_str(&mut v, &s);
+                    assert_eq!(v, reference(&s), "{s:?}");
+                }
+            }
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..2000 {
+            let s: String = (0..(seed % 40))
+                .map(|_| {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    alphabet[(seed >> 33) as usize % alphabet.len()]
+                })
+                .collect();
+            let mut v = Vec::new();
+            write_str(&mut v, &s);
+            assert_eq!(v, reference(&s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn decimal_numbers() {
+        for n in [0, 7, 10, 99, 1_000_000_007, u64::MAX] {
+            let mut v = Vec::new();
+            write_u64(&mut v, n);
+            assert_eq!(String::from_utf8(v).unwrap(), n.to_string());
+        }
     }
 
     #[test]

@@ -16,10 +16,22 @@ pub fn json_value<'e>(ev: &'e Event<'e>, arg: &FieldArg, out: &mut Values<'e>) {
     let ptr = ptr.strip_prefix('/').unwrap_or(ptr);
     let mut tokens = ptr.split('/').map(unescape_token);
     let Some(first) = tokens.next() else { return };
+    // Holds the tape of an untaped subtree (`managedFields`) if the pointer leads into one; inside it
+    // everything is taped, so one is enough.
+    let retaped = std::cell::OnceCell::new();
     let Some(mut node) = ev.member(&first) else {
         return;
     };
     for t in tokens {
+        if node.is_untaped() {
+            let Some(tape) = retaped.get_or_init(|| node.retape()).as_deref() else {
+                return;
+            };
+            match crate::json::Node::new(node.source(), tape, 0) {
+                Some(n) => node = n,
+                None => return,
+            }
+        }
         match node.step(&t) {
             Some(n) => node = n,
             None => return,
@@ -148,6 +160,47 @@ mod tests {
         assert!(vals(EV, "json.value", Some("/kind/x")).is_empty());
         assert!(vals(EV, "json.value", Some("/nope")).is_empty());
         assert_eq!(vals(EV, "json.value", Some("")), vec![EV.to_string()]);
+    }
+
+    #[test]
+    fn pointers_reach_into_untaped_managed_fields() {
+        let ev = r#"{"auditID":"x","requestObject":{"metadata":{"name":"n","managedFields":[{"manager":"kubectl","fieldsV1":{"f:spec":{ }}},{"manager":"kcm"}]}},"managedFields":{"top":[1]}}"#;
+        for (ptr, want) in [
+            ("/requestObject/metadata/managedFields/0/manager", "kubectl"),
+            ("/requestObject/metadata/managedFields/1/manager", "kcm"),
+            (
+                "/requestObject/metadata/managedFields/0/fieldsV1",
+                r#"{"f:spec":{}}"#,
+            ),
+            (
+                "/requestObject/metadata/managedFields/0/fieldsV1/f:spec",
+                "{}",
+            ),
+            ("/requestObject/metadata/name", "n"),
+            ("/managedFields/top/0", "1"),
+        ] {
+            assert_eq!(vals(ev, "json.value", Some(ptr)), vec![want], "{ptr}");
+        }
+        assert_eq!(
+            vals(
+                ev,
+                "jevt.value",
+                Some("/requestObject/metadata/managedFields")
+            ),
+            vec![r#"[{"manager":"kubectl","fieldsV1":{"f:spec":{}}},{"manager":"kcm"}]"#]
+        );
+        assert!(vals(
+            ev,
+            "json.value",
+            Some("/requestObject/metadata/managedFields/2")
+        )
+        .is_empty());
+        assert!(vals(
+            ev,
+            "json.value",
+            Some("/requestObject/metadata/managedFields/0/x")
+        )
+        .is_empty());
     }
 
     #[test]

@@ -7,8 +7,9 @@
 
 mod node;
 mod parse;
+pub(crate) mod swar;
 mod text;
 
 pub use node::{Members, Node};
-pub use parse::{parse_value, Kind, ParseError, Tok};
+pub use parse::{parse_value, parse_value_fully, Kind, ParseError, Tok, UNTAPED_MEMBERS};
 pub use text::{compact, unescape};

@@ -1,6 +1,6 @@
 //! Read-only navigation over a token tape.
 
-use super::parse::{Kind, Tok};
+use super::parse::{parse_value_fully, Kind, Tok};
 use super::text::{compact, unescape};
 use std::borrow::Cow;
 
@@ -29,6 +29,7 @@ impl<'t, 'a> Node<'t, 'a> {
             end: 0,
             next: 0,
             blank: false,
+            untaped: false,
         })
     }
 
@@ -95,6 +96,27 @@ impl<'t, 'a> Node<'t, 'a> {
     /// Whether the text of this container has blanks outside strings (false for other kinds).
     pub fn has_blanks(&self) -> bool {
         self.tok().blank
+    }
+
+    /// Whether this container was validated but its children left off the tape (`parse` module
+    /// notes): it then looks empty to `members`, `elements` and `step`; its text is complete.
+    pub fn is_untaped(&self) -> bool {
+        self.tok().untaped
+    }
+
+    /// The full tape of this node's subtree (its token is index 0 of it), for a reader that must look
+    /// inside an untaped container. The text was validated when the tape holding this node was built,
+    /// so this cannot fail on a tape `parse_value` made; on any other tape it gives `None`.
+    pub fn retape(&self) -> Option<Vec<Tok>> {
+        let t = self.tok();
+        let mut tape = Vec::new();
+        parse_value_fully(self.src, t.start as usize, t.end as usize, &mut tape).ok()?;
+        Some(tape)
+    }
+
+    /// The source text the tape's offsets refer to.
+    pub fn source(&self) -> &'a [u8] {
+        self.src
     }
 
     /// The compact JSON text of the value (strings keep their quotes and escapes).
@@ -300,6 +322,33 @@ mod tests {
             );
             assert_eq!(d.text(), r#"{"e":{}}"#);
             assert!(n.has_blanks());
+        });
+    }
+
+    #[test]
+    fn untaped_members_are_whole_text_and_retape_on_demand() {
+        let doc = r#"{"metadata":{"name":"n","managedFields":[{"manager":"m","f":{ "a":1}}]},"managedFields":"s","after":1}"#;
+        with(doc, |n| {
+            let mf = n.path(&["metadata", "managedFields"]).unwrap();
+            assert!(mf.is_untaped() && mf.is_array());
+            assert_eq!(mf.elements().count(), 0, "no children on the tape");
+            assert!(mf.has_blanks());
+            assert_eq!(mf.text(), r#"[{"manager":"m","f":{"a":1}}]"#);
+            assert_eq!(n.path(&["metadata", "name"]).unwrap().text(), "n");
+            assert_eq!(
+                n.get("after").unwrap().text(),
+                "1",
+                "members after it are found"
+            );
+            assert!(
+                !n.get("managedFields").unwrap().is_untaped(),
+                "strings are plain values"
+            );
+            let tape = mf.retape().unwrap();
+            let full = Node::new(mf.source(), &tape, 0).unwrap();
+            assert!(!full.is_untaped());
+            assert_eq!(full.path(&["0", "manager"]).unwrap().text(), "m");
+            assert_eq!(full.path(&["0", "f", "a"]).unwrap().text(), "1");
         });
     }
 

@@ -4,6 +4,13 @@
 //! key token then value, per member), and its `next` field is the index just past its subtree, so a
 //! reader skips a member in O(1). Offsets are absolute into the source text (so tapes built later for
 //! a sub-slice share the coordinates of the event).
+//!
+//! Parsing less: the value of a member named in [`UNTAPED_MEMBERS`] (Kubernetes' `managedFields`, often
+//! half of a stored object, read by no field) is validated exactly like any other value but only its
+//! container token goes on the tape, marked `untaped`, with no children. A reader that must look inside
+//! (only `json.value` pointers can) tapes that one subtree on demand (`Node::retape`).
+
+use super::swar;
 
 /// What a token is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +39,12 @@ pub struct Tok {
     /// Containers: whether blanks occur outside strings in the text (so compact text must be
     /// rebuilt); a compact container's text is borrowed as is.
     pub blank: bool,
+    /// Containers: validated, but the children were not put on the tape (see the module notes).
+    pub untaped: bool,
 }
+
+/// Member names whose container values are validated without taping their children.
+pub const UNTAPED_MEMBERS: &[&[u8]] = &[b"managedFields"];
 
 /// A JSON syntax error at an absolute byte offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,19 +59,11 @@ pub struct ParseError {
 /// present (bytes just past the hit can add false alarms, never misses).
 #[inline]
 fn find_quote_or_backslash(src: &[u8], mut i: usize, high: &mut u64) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = src.get(i..i + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(w);
+    while let Some(x) = swar::word(src, i) {
         *high |= x;
-        let q = x ^ (ONES * u64::from(b'"'));
-        let b = x ^ (ONES * u64::from(b'\\'));
-        // A zero byte in q or b marks a match (classic "has zero byte" test; exact for the lowest one).
-        let hit = (q.wrapping_sub(ONES) & !q | b.wrapping_sub(ONES) & !b) & HIGH;
+        let hit = swar::equal_to(x, b'"') | swar::equal_to(x, b'\\');
         if hit != 0 {
-            return i + (hit.trailing_zeros() / 8) as usize;
+            return i + swar::first_flagged(hit);
         }
         i += 8;
     }
@@ -82,14 +86,39 @@ struct Parser<'s, 't> {
     tape: &'t mut Vec<Tok>,
     /// Blank bytes skipped so far (containers compare it before and after to set `Tok::blank`).
     blanks: usize,
+    /// Above zero while inside an untaped subtree: tokens are checked but not pushed.
+    quiet: u32,
+    /// Whether members named in `UNTAPED_MEMBERS` are left untaped.
+    skip_members: bool,
 }
 
-/// Parses the one JSON value filling `src[start..end]` (surrounding blanks allowed) onto `tape`.
+/// Parses the one JSON value filling `src[start..end]` (surrounding blanks allowed) onto `tape`,
+/// leaving the values of `UNTAPED_MEMBERS` untaped.
 pub fn parse_value(
     src: &[u8],
     start: usize,
     end: usize,
     tape: &mut Vec<Tok>,
+) -> Result<(), ParseError> {
+    parse_with(src, start, end, tape, true)
+}
+
+/// Like [`parse_value`], but tapes every value (used to tape an untaped subtree on demand).
+pub fn parse_value_fully(
+    src: &[u8],
+    start: usize,
+    end: usize,
+    tape: &mut Vec<Tok>,
+) -> Result<(), ParseError> {
+    parse_with(src, start, end, tape, false)
+}
+
+fn parse_with(
+    src: &[u8],
+    start: usize,
+    end: usize,
+    tape: &mut Vec<Tok>,
+    skip_members: bool,
 ) -> Result<(), ParseError> {
     let slice = src.get(..end).ok_or(ParseError {
         offset: start,
@@ -106,6 +135,8 @@ pub fn parse_value(
         pos: start,
         tape,
         blanks: 0,
+        quiet: 0,
+        skip_members,
     };
     p.skip_ws();
     p.value(0)?;
@@ -138,7 +169,11 @@ impl Parser<'_, '_> {
         self.blanks += self.pos - start;
     }
 
+    #[inline]
     fn push(&mut self, kind: Kind, start: usize, end: usize) {
+        if self.quiet > 0 {
+            return;
+        }
         let next = self.tape.len() as u32 + 1;
         self.tape.push(Tok {
             kind,
@@ -146,7 +181,40 @@ impl Parser<'_, '_> {
             end: end as u32,
             next,
             blank: false,
+            untaped: false,
         });
+    }
+
+    /// The value of a member whose key token is `tape[key]`: untaped when the key is one of
+    /// `UNTAPED_MEMBERS` and the value a container, else parsed as usual.
+    fn member_value(&mut self, key: Option<(usize, usize)>, depth: u32) -> Result<(), ParseError> {
+        let untaped = self.quiet == 0
+            && matches!(self.peek(), Some(b'{' | b'['))
+            && key.is_some_and(|(s, e)| {
+                self.src
+                    .get(s..e)
+                    .is_some_and(|k| UNTAPED_MEMBERS.contains(&k))
+            });
+        if !untaped {
+            return self.value(depth);
+        }
+        let at = self.tape.len();
+        let (kind, start, blanks) = (self.peek(), self.pos, self.blanks);
+        self.quiet += 1;
+        let r = self.value(depth);
+        self.quiet -= 1;
+        r?;
+        let kind = if kind == Some(b'{') {
+            Kind::Obj
+        } else {
+            Kind::Arr
+        };
+        self.push(kind, start, self.pos);
+        if let Some(t) = self.tape.get_mut(at) {
+            t.blank = self.blanks != blanks;
+            t.untaped = true;
+        }
+        Ok(())
     }
 
     fn value(&mut self, depth: u32) -> Result<(), ParseError> {
@@ -235,7 +303,7 @@ impl Parser<'_, '_> {
                     let end = self.pos;
                     // Non-ASCII content must be UTF-8: with every other byte of a valid document being
                     // ASCII, the whole text is then UTF-8 and any token slice converts to `str`.
-                    if high & 0x8080_8080_8080_8080 != 0 {
+                    if swar::has_non_ascii(high) {
                         if let Err(e) = std::str::from_utf8(self.src.get(start..end).unwrap_or(&[]))
                         {
                             return Err(ParseError {
@@ -293,7 +361,9 @@ impl Parser<'_, '_> {
                 }
                 self.pos += 1;
                 self.skip_ws();
-                self.value(depth + 1)?;
+                // Escaped keys never match (no untaped name needs escapes).
+                let key = (self.skip_members && !kesc).then_some((ks, ke));
+                self.member_value(key, depth + 1)?;
                 self.skip_ws();
                 match self.peek() {
                     Some(b',') => {
@@ -346,6 +416,9 @@ impl Parser<'_, '_> {
     }
 
     fn close(&mut self, at: usize, blanks_before: usize) {
+        if self.quiet > 0 {
+            return;
+        }
         let next = self.tape.len() as u32;
         let end = self.pos as u32;
         let blank = self.blanks != blanks_before;
@@ -432,6 +505,51 @@ mod tests {
             parse_value(&bad, 0, bad.len(), &mut t).is_err(),
             "non-ASCII outside strings"
         );
+    }
+
+    #[test]
+    fn untaped_members_validate_exactly_like_taped_ones() {
+        let doc = br#"{"metadata":{"managedFields":[{"manager":"m","time":"t","n":-1.5e3,"ok":true,"x":null,"s":"a\"\u00e9"},[]],"name":"n"},"managedFields":{ "a" : [ 1 ] }}"#;
+        let outcome = |b: &[u8], skip: bool| {
+            let mut t = Vec::new();
+            let r = parse_with(b, 0, b.len(), &mut t, skip);
+            (r, t.iter().filter(|t| t.untaped).count())
+        };
+        let (ok, untaped) = outcome(doc, true);
+        assert!(ok.is_ok() && untaped == 2);
+        let (full, none) = outcome(doc, false);
+        assert!(full.is_ok() && none == 0);
+        // Every truncation and every single-byte change is accepted or rejected (same offset, same
+        // message) with and without untaped members.
+        let mut cases: Vec<Vec<u8>> = (0..doc.len()).map(|n| doc[..n].to_vec()).collect();
+        for i in 0..doc.len() {
+            for b in [b'"', b'\\', b'{', b']', b',', b'x', b'1', 0xff] {
+                let mut m = doc.to_vec();
+                m[i] = b;
+                cases.push(m);
+            }
+        }
+        for c in &cases {
+            assert_eq!(
+                outcome(c, true).0,
+                outcome(c, false).0,
+                "{}",
+                String::from_utf8_lossy(c)
+            );
+        }
+    }
+
+    #[test]
+    fn untaped_container_token_spans_its_text() {
+        let doc = r#"{"managedFields":[1,{"a":2}],"b":3}"#;
+        let t = tape(doc).unwrap();
+        assert_eq!(t.len(), 5, "object, key, untaped array, key, number");
+        assert!(t[2].untaped && t[2].kind == Kind::Arr && t[2].next == 3);
+        assert_eq!(
+            &doc[t[2].start as usize..t[2].end as usize],
+            r#"[1,{"a":2}]"#
+        );
+        assert_eq!(t[0].next, 5);
     }
 
     #[test]

@@ -380,6 +380,16 @@ impl<'a> Replayer<'a> {
     pub fn finish(self) -> ReplayStats {
         self.stats
     }
+
+    /// The statistics so far, leaving zeroes (a parallel replay collects each chunk's this way).
+    pub fn take_stats(&mut self) -> ReplayStats {
+        std::mem::take(&mut self.stats)
+    }
+
+    /// The statistics so far, to add those of a part replayed elsewhere (`replay_parallel`).
+    pub fn stats_mut(&mut self) -> &mut ReplayStats {
+        &mut self.stats
+    }
 }
 
 /// Where a document came from, for diagnostics.

@@ -13,27 +13,19 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "common/process.rs"]
+mod process;
+
+use process::{temp_dir, terminate_ok, TempDir};
+
 const KAUDIT: &str = env!("CARGO_BIN_EXE_kaudit");
 const RULES: &str = "- rule: every create\n  desc: d\n  condition: ka.verb = create\n  output: id=%ka.auditid\n  priority: WARNING\n  source: k8s_audit\n";
 /// Generous bound for "the alerts show up" (the follower polls every 100 ms).
 const WAIT: Duration = Duration::from_secs(30);
 
-struct Scratch(PathBuf);
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-fn scratch(name: &str) -> Scratch {
-    let d = std::env::temp_dir().join(format!("kaudit-follow-e2e-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    Scratch(d)
-}
-
 /// A scratch folder with the rule file; the paths of the log and of the state directory in it.
-fn setup(name: &str) -> (Scratch, PathBuf, PathBuf, PathBuf) {
-    let d = scratch(name);
+fn setup(name: &str) -> (TempDir, PathBuf, PathBuf, PathBuf) {
+    let d = temp_dir("follow-e2e", name);
     let rules = d.0.join("rules.yaml");
     fs::write(&rules, RULES).unwrap();
     let (log, state) = (d.0.join("audit.log"), d.0.join("state"));
@@ -126,21 +118,7 @@ impl Running {
 
     /// SIGTERM, then the exit status must be 0; returns every alert line.
     fn stop(mut self) -> Vec<String> {
-        let st = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let t0 = Instant::now();
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(t0.elapsed() < WAIT, "kaudit did not stop after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "exit status {status}");
+        terminate_ok(&mut self.child, WAIT);
         while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(200)) {
             self.seen.push(l);
         }

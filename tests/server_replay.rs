@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 const KAUDIT: &str = env!("CARGO_BIN_EXE_kaudit");
 const RULES: &str = "rules/current/k8s_audit_rules.k8saudit-0.18.0.yaml";
 
-use common::process::{post_once, sigterm, start_serve, TempDir};
+use common::process::{post_once, replay_json, sigterm, sorted_lines, start_serve, TempDir};
 
 fn temp_dir(name: &str) -> TempDir {
     common::process::temp_dir("serve-e2e", name)
@@ -37,38 +37,6 @@ fn corpus(conf: &Path, limit: usize) -> Vec<String> {
         line.clear();
     }
     out
-}
-
-fn sorted_lines(text: &str) -> Vec<String> {
-    let mut v: Vec<String> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect();
-    v.sort();
-    v
-}
-
-/// `kaudit replay --json` over `events`; `rules: None` = the compiled-in rules.
-fn replay(rules: Option<&Path>, events: &[String], dir: &Path) -> Vec<String> {
-    let file = dir.join("events.jsonl");
-    std::fs::write(&file, events.join("\n") + "\n").unwrap();
-    let mut cmd = Command::new(KAUDIT);
-    cmd.args(["replay", "-q", "--json"]);
-    if let Some(r) = rules {
-        cmd.arg("-r").arg(r);
-    }
-    let out = cmd
-        .arg(&file)
-        .env("FALCO_HOSTNAME", "kaudit-e2e")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "replay failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    sorted_lines(&String::from_utf8_lossy(&out.stdout))
 }
 
 struct Serve {
@@ -153,7 +121,7 @@ fn batches_and_single_events_give_the_same_alerts_as_replay() {
     // EventList batches of 400 (the API server's default batch size) over 4000 corpus events.
     let events = corpus(&conf, 4000);
     assert_eq!(events.len(), 4000);
-    let expected = replay(Some(&rules), &events, &dir);
+    let expected = replay_json(Some(&rules), &events, &dir);
     assert!(
         expected.len() > 500,
         "the corpus should alert plenty: {}",
@@ -193,7 +161,7 @@ fn batches_and_single_events_give_the_same_alerts_as_replay() {
             }
         }
     }
-    let expected = replay(Some(&rules), &singles, &dir);
+    let expected = replay_json(Some(&rules), &singles, &dir);
     let mut s = serve(Some(&rules), &dir, &["rule_matching=first"], false);
     for ev in &singles {
         assert_eq!(post(s.port, ev), 200);
@@ -220,7 +188,7 @@ fn sigterm_with_a_full_queue_still_delivers_every_accepted_event() {
     let rules = conf.join(RULES);
     let dir = temp_dir("drain");
     let events = corpus(&conf, 3000);
-    let expected = replay(Some(&rules), &events, &dir);
+    let expected = replay_json(Some(&rules), &events, &dir);
     // One worker and an output that is slow per alert: the queue is still full at SIGTERM.
     let mut s = serve(
         Some(&rules),
@@ -267,7 +235,7 @@ fn sighup_reopens_the_alert_file_for_log_rotation() {
     let rules = conf.join(RULES);
     let dir = temp_dir("rotate");
     let events = corpus(&conf, 4000);
-    let expected = replay(Some(&rules), &events, &dir);
+    let expected = replay_json(Some(&rules), &events, &dir);
     let (first, second) = events.split_at(2000);
     let mut s = serve(Some(&rules), &dir, &[], false);
     let list = |evs: &[String]| format!(r#"{{"kind":"EventList","items":[{}]}}"#, evs.join(","));
@@ -325,7 +293,7 @@ fn compiled_rules_serve_the_same_alerts_as_replay() {
     let dir = temp_dir("compiled");
     let events = corpus(&conf, 3000);
     // No -r on either side: both use the rules compiled into the binary.
-    let expected = replay(None, &events, &dir);
+    let expected = replay_json(None, &events, &dir);
     assert!(!expected.is_empty());
     let mut s = serve(None, &dir, &[], false);
     for batch in events.chunks(400) {

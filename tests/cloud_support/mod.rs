@@ -10,55 +10,18 @@ use std::time::{Duration, Instant};
 
 pub const KAUDIT: &str = env!("CARGO_BIN_EXE_kaudit");
 
-/// A scratch folder removed when the test ends.
-pub struct TempDir(pub PathBuf);
+#[path = "../common/process.rs"]
+mod process;
 
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use process::{sorted_lines, TempDir};
 
 pub fn temp_dir(name: &str) -> TempDir {
-    let d = std::env::temp_dir().join(format!("kaudit-cloud-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    TempDir(d)
-}
-
-pub fn sorted_lines(text: &str) -> Vec<String> {
-    let mut v: Vec<String> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect();
-    v.sort();
-    v
+    process::temp_dir("cloud", name)
 }
 
 /// `kaudit replay --json` of `events` with the compiled-in rules: the expected alerts, sorted.
 pub fn replay(events: &[String], dir: &Path) -> Vec<String> {
-    let file = dir.join("replay-input.jsonl");
-    std::fs::write(&file, events.join("\n") + "\n").unwrap();
-    let out = Command::new(KAUDIT)
-        .args(["replay", "-q", "--json"])
-        .arg(&file)
-        .env("FALCO_HOSTNAME", "kaudit-e2e")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "replay failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    sorted_lines(&String::from_utf8_lossy(&out.stdout))
+    process::replay_json(None, events, dir)
 }
 
 /// A running `kaudit serve` writing JSON alerts to a file.
@@ -149,24 +112,7 @@ impl Serve {
 
     /// SIGTERM; the process must exit 0. Returns the alerts, sorted.
     pub fn terminate(mut self) -> Vec<String> {
-        let st = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let t0 = Instant::now();
-        let status = loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                break st;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(60),
-                "serve did not stop after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "serve exited with {status}");
+        process::terminate_ok(&mut self.child, Duration::from_secs(60));
         sorted_lines(&std::fs::read_to_string(&self.alerts).unwrap_or_default())
     }
 }

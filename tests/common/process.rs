@@ -1,5 +1,6 @@
 //! Helpers of the tests that run `kaudit serve` as a process: scratch folders, starting the server on an
 //! ephemeral 127.0.0.1 port (read back from its log), one raw HTTP/1.1 POST, and SIGTERM with a time limit.
+#![allow(dead_code)] // each test binary uses a different subset
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -107,4 +108,50 @@ pub fn sigterm(child: &mut Child, limit: Duration) -> Option<(std::process::Exit
         std::thread::sleep(Duration::from_millis(20));
     }
     None
+}
+
+/// SIGTERM; the process must exit 0 within `limit`.
+pub fn terminate_ok(child: &mut Child, limit: Duration) {
+    match sigterm(child, limit) {
+        Some((status, _)) => assert!(status.success(), "exit status {status}"),
+        None => panic!("kaudit did not stop within {limit:?} of SIGTERM"),
+    }
+}
+
+/// The non-blank lines of `text`, sorted (alerts compared as multisets).
+pub fn sorted_lines(text: &str) -> Vec<String> {
+    let mut v: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+/// `kaudit replay -q --json` over `events` (written into `dir`); `rules: None` = the compiled-in rules.
+/// The alerts, sorted.
+pub fn replay_json(rules: Option<&Path>, events: &[String], dir: &Path) -> Vec<String> {
+    let file = dir.join("replay-input.jsonl");
+    std::fs::write(&file, events.join("\n") + "\n").unwrap();
+    // `option_env!`: tests/differential includes this file too, and has no kaudit binary.
+    let Some(bin) = option_env!("CARGO_BIN_EXE_kaudit") else {
+        panic!("replay_json needs the kaudit binary (root package tests only)");
+    };
+    let mut cmd = Command::new(bin);
+    cmd.args(["replay", "-q", "--json"]);
+    if let Some(r) = rules {
+        cmd.arg("-r").arg(r);
+    }
+    let out = cmd
+        .arg(&file)
+        .env("FALCO_HOSTNAME", "kaudit-e2e")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "replay failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sorted_lines(&String::from_utf8_lossy(&out.stdout))
 }

@@ -278,8 +278,9 @@ fn text_alerts_cannot_forge_lines() {
         "{lines:#?}"
     );
     assert!(lines.iter().all(|l| !l.contains(['\r', '\u{1b}', '\0'])));
+    // The value ends at its NUL, as Falco's string fields do (docs/semantics.md, "String values and NUL").
     assert!(lines.contains(
-        &"03:04:05.100001000: Warning create by mallory\\n03:04:05.100001000: Critical Fake alert: all clear\\r\\u001b[2K\\u0000".to_string()
+        &"03:04:05.100001000: Warning create by mallory\\n03:04:05.100001000: Critical Fake alert: all clear\\r\\u001b[2K".to_string()
     ));
 
     // Falco's raw text, on request: the forged line appears as a separate "Critical" alert.

@@ -26,19 +26,16 @@ const MIN_MATCHES_FOR_MISSING: u64 = 3;
 
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
-    /// Rule file (repeatable, loaded in order); without any, the compiled-in rules.
-    #[arg(short = 'r', long = "rules", value_name = "FILE")]
-    pub rules: Vec<PathBuf>,
-    /// Rule files as positional arguments (as for `validate`).
-    #[arg(value_name = "FILE")]
-    pub files: Vec<PathBuf>,
+    /// Without any rule file: the compiled-in rules.
+    #[command(flatten)]
+    pub files: super::RuleFilePaths,
     /// Audit events (JSON Lines, plain or gzip) to run the event-based checks on (repeatable).
     #[arg(long = "corpus", value_name = "EVENTS")]
     pub corpus: Vec<String>,
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let paths: Vec<PathBuf> = args.rules.iter().chain(&args.files).cloned().collect();
+    let paths: Vec<PathBuf> = args.files.paths();
     let sources = match crate::engine::rule_sources(&paths, false) {
         Ok(s) => s,
         Err(e) => {

@@ -10,16 +10,12 @@ use std::process::ExitCode;
 
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
-    /// Rule file to load (repeatable, loaded in order).
-    #[arg(short = 'r', long = "rules", value_name = "FILE")]
-    pub rules: Vec<PathBuf>,
-    /// Also accept rule files as positional arguments.
-    #[arg(value_name = "FILE")]
-    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub files: super::RuleFilePaths,
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let paths: Vec<PathBuf> = args.rules.into_iter().chain(args.files).collect();
+    let paths: Vec<PathBuf> = args.files.paths();
     if paths.is_empty() {
         eprintln!("kaudit validate: give at least one rule file with -r FILE");
         return ExitCode::from(2);

@@ -8,7 +8,7 @@ mod cloud_support;
 
 use cloud_support::*;
 use serde_json::{json, Value};
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -31,16 +31,37 @@ impl Drop for Moto {
 }
 
 fn start_moto() -> Moto {
-    let port = free_port();
-    let child = Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    // Port 0: moto binds a free port itself and names it in its banner. Choosing a port here and
+    // handing it over races with every other listener the tests start meanwhile (moto takes seconds
+    // to start): the readiness probe could reach someone else's socket while moto fails to bind.
+    let mut child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", "0"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| {
             panic!("cannot run moto_server ({e}): install it with pip install \"moto[server]\" (.ci/run does)")
         });
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        // Keeps reading after the banner so moto never blocks on a full pipe.
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let port = line
+                .split_once("Running on http://127.0.0.1:")
+                .and_then(|(_, p)| p.trim().parse::<u16>().ok());
+            if let Some(port) = port {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(port);
+                }
+            }
+        }
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("moto_server did not say which port it listens on within a minute");
     let moto = Moto { child, port };
     let t0 = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -124,15 +124,6 @@ impl Drop for Serve {
     }
 }
 
-/// A free loopback port (bound and released; the caller starts its server on it right away).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Audit events that each raise one alert with the compiled-in rules (the alert text names the
 /// event's own user or URI, so no two alerts are alike): exec into a pod, an anonymous request, a
 /// privileged pod and a list call by a user outside the allowed list.

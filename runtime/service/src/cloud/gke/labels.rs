@@ -2,6 +2,12 @@
 //! each entry's resource labels before conversion, so they become event annotations as with the plugin.
 //! Google's own resource labels (`cluster_name`, `location`, `project_id`) are never replaced. Fetched
 //! labels are reused for `cache_expiration`; a failed fetch is logged and the entry goes on without them.
+//!
+//! The endpoint is `container.googleapis.com` unless `CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER` names
+//! another base URL: the variable gcloud reads for the same purpose (private or regional endpoints, a
+//! test double). A failed fetch is retried for the next entry of that cluster, at most once per
+//! `RETRY_AFTER`, so a Container API that is down costs one call (and one log line) per interval, not
+//! one per entry.
 
 use super::auth::Credentials;
 use super::http::Http;
@@ -12,21 +18,41 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ENDPOINT: &str = "https://container.googleapis.com";
+/// gcloud's endpoint override for the Container API.
+pub const ENDPOINT_VAR: &str = "CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER";
+/// Wait after a failed fetch before the same cluster's labels are asked for again.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Largest Container API answer read (a cluster description is a few KiB).
+const MAX_ANSWER: usize = 4 * 1024 * 1024;
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const GOOGLE_LABELS: [&str; 3] = ["cluster_name", "location", "project_id"];
 /// Clusters remembered at once (entries name their cluster; a hostile feed must not grow this).
 const MAX_CLUSTERS: usize = 1024;
 
 pub struct ClusterLabels {
+    base: String,
     http: Http,
     creds: Arc<Credentials>,
     ttl: Duration,
-    cache: HashMap<String, (Map<String, Value>, Instant)>,
+    cache: HashMap<String, Cached>,
+}
+
+enum Cached {
+    /// Labels fetched at this time.
+    Labels(Map<String, Value>, Instant),
+    /// The fetch failed at this time.
+    Failed(Instant),
 }
 
 impl ClusterLabels {
     pub fn new(http: Http, creds: Arc<Credentials>, ttl: Duration) -> ClusterLabels {
+        let base = std::env::var(ENDPOINT_VAR)
+            .ok()
+            .map(|v| v.trim().trim_end_matches('/').to_string())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| ENDPOINT.to_string());
         ClusterLabels {
+            base,
             http,
             creds,
             ttl,
@@ -40,6 +66,19 @@ impl ClusterLabels {
             return;
         };
         let get = |k: &str| labels.get(k).and_then(Value::as_str).unwrap_or_default();
+        // The names come from the entry: only plain resource names go into the request path.
+        let plain = |v: &str| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+        };
+        if !["project_id", "location", "cluster_name"]
+            .iter()
+            .all(|k| plain(get(k)))
+        {
+            return;
+        }
         let name = format!(
             "projects/{}/locations/{}/clusters/{}",
             get("project_id"),
@@ -47,20 +86,26 @@ impl ClusterLabels {
             get("cluster_name")
         );
         let extra = match self.cache.get(&name) {
-            Some((l, at)) if at.elapsed() < self.ttl => l.clone(),
-            _ => match self.fetch(&name).await {
-                Ok(l) => {
-                    if self.cache.len() >= MAX_CLUSTERS {
-                        self.cache.clear();
+            Some(Cached::Labels(l, at)) if at.elapsed() < self.ttl => l.clone(),
+            Some(Cached::Failed(at)) if at.elapsed() < RETRY_AFTER.min(self.ttl) => return,
+            _ => {
+                let fetched = self.fetch(&name).await;
+                if self.cache.len() >= MAX_CLUSTERS {
+                    self.cache.clear();
+                }
+                match fetched {
+                    Ok(l) => {
+                        self.cache
+                            .insert(name, Cached::Labels(l.clone(), Instant::now()));
+                        l
                     }
-                    self.cache.insert(name, (l.clone(), Instant::now()));
-                    l
+                    Err(e) => {
+                        tracing::warn!("cluster labels of {name}: {e}");
+                        self.cache.insert(name, Cached::Failed(Instant::now()));
+                        return;
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!("cluster labels of {name}: {e}");
-                    return;
-                }
-            },
+            }
         };
         merge_labels(entry, &extra);
     }
@@ -73,11 +118,11 @@ impl ClusterLabels {
             .http
             .call(
                 Method::GET,
-                &format!("{ENDPOINT}/v1/{name}"),
+                &format!("{}/v1/{name}", self.base),
                 &headers,
                 None,
                 CALL_TIMEOUT,
-                4 * 1024 * 1024,
+                MAX_ANSWER,
             )
             .await?
             .json("Container API clusters.get")?;

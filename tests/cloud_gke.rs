@@ -3,8 +3,11 @@
 //! `kaudit replay` raises for the same LogEntries (one per line), acknowledging each message once its
 //! alerts are out.
 //! Google's emulator cannot be installed here, so the subscription is a stand-in written below that
-//! speaks the REST calls kaudit uses (`:pull`, `:acknowledge`) with Pub/Sub's delivery rules: a pulled
-//! message is out for the ack deadline, then delivered again (with a new ack ID) unless acknowledged.
+//! speaks the REST calls kaudit uses (`:pull`, `:acknowledge`, `:modifyAckDeadline`) with Pub/Sub's
+//! delivery rules: a pulled message is out for the ack deadline (or the deadline its last
+//! `modifyAckDeadline` set), then delivered again (with a new ack ID) unless acknowledged; an expired ack
+//! ID neither acknowledges nor extends. The same stand-in answers the Container API's `clusters.get`
+//! (`fetch_cluster_metadata`, reached through `CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER`).
 #![cfg(feature = "gke")]
 
 mod cloud_support;
@@ -29,6 +32,10 @@ struct Message {
     out: Option<(String, Instant)>,
     deliveries: u32,
     acked: bool,
+    /// Deadline extensions accepted for this message.
+    extensions: u32,
+    /// When it was first delivered.
+    first_delivery: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -37,6 +44,9 @@ struct SubState {
     pulls: u64,
     refuse_acks: bool,
     ack_deadline: Duration,
+    /// The Container API's answer for the cluster of `log_entries` (`None`: 500 Internal Server Error).
+    cluster: Option<Value>,
+    cluster_calls: u64,
 }
 
 /// The stand-in subscription, serving until dropped.
@@ -94,6 +104,24 @@ impl StandIn {
 
     fn pulls(&self) -> u64 {
         self.state.lock().unwrap().pulls
+    }
+
+    /// Waits until `cond` holds for the subscription's state.
+    fn wait_until(&self, what: &str, cond: impl Fn(&SubState) -> bool) {
+        let t0 = Instant::now();
+        while !cond(&self.state.lock().unwrap()) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(90),
+                "timed out waiting until {what}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for `n` more pulls (kaudit is still pulling, so a lapsed message would be delivered again).
+    fn wait_for_pulls(&self, n: u64) {
+        let pulls = self.pulls();
+        self.wait_until("kaudit pulls again", |s| s.pulls >= pulls + n);
     }
 
     fn wait_until_all_acked(&self) {
@@ -164,6 +192,7 @@ fn handle(path: &str, req: &Value, state: &Mutex<SubState>) -> (&'static str, Va
             let waiting = !m.acked && m.out.as_ref().is_none_or(|(_, until)| *until <= now);
             if waiting {
                 m.deliveries += 1;
+                m.first_delivery.get_or_insert(now);
                 let ack_id = format!("{id}-{}", m.deliveries);
                 m.out = Some((ack_id.clone(), now + deadline));
                 out.push(
@@ -192,6 +221,34 @@ fn handle(path: &str, req: &Value, state: &Mutex<SubState>) -> (&'static str, Va
             }
         }
         return ("200 OK", json!({}));
+    }
+    if path == format!("/v1/{SUBSCRIPTION}:modifyAckDeadline") {
+        let ids: Vec<&str> = req["ackIds"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let Some(secs) = req["ackDeadlineSeconds"].as_u64().filter(|s| *s <= 600) else {
+            return ("400 Bad Request", json!({"error": {"code": 400}}));
+        };
+        for m in s.messages.values_mut() {
+            if let Some((ack, until)) = &mut m.out {
+                if ids.contains(&ack.as_str()) && *until > now {
+                    *until = now + Duration::from_secs(secs);
+                    m.extensions += 1;
+                }
+            }
+        }
+        return ("200 OK", json!({}));
+    }
+    if path == "/v1/projects/demo-project/locations/europe-west1/clusters/prod" {
+        s.cluster_calls += 1;
+        return match &s.cluster {
+            Some(c) => ("200 OK", c.clone()),
+            None => (
+                "500 Internal Server Error",
+                json!({"error": {"code": 500, "message": "backend error"}}),
+            ),
+        };
     }
     (
         "404 Not Found",
@@ -239,22 +296,30 @@ fn log_entries(first: usize, n: usize) -> Vec<String> {
 }
 
 fn write_config(dir: &Path) -> std::path::PathBuf {
+    write_config_with(dir, "", "")
+}
+
+/// The plugin entry with `init_extra` added to its `init_config` (indented lines) and `top_extra` added
+/// at the top level of falco.yaml.
+fn write_config_with(dir: &Path, init_extra: &str, top_extra: &str) -> std::path::PathBuf {
     let path = dir.join("falco.yaml");
     std::fs::write(
         &path,
-        r#"plugins:
+        format!(
+            r#"plugins:
   - name: k8saudit-gke
     library_path: libk8saudit-gke.so
     init_config:
       project_id: demo-project
       max_outstanding_messages: 7
       num_goroutines: 2
-    open_params: gke-audit
+{init_extra}    open_params: gke-audit
   - name: json
     library_path: libjson.so
     init_config: ""
 load_plugins: [k8saudit-gke, json]
-"#,
+{top_extra}"#
+        ),
     )
     .unwrap();
     path
@@ -349,4 +414,340 @@ fn unacknowledged_messages_are_delivered_again_after_a_crash_and_evaluated() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(s.terminate(), expected);
+}
+
+/// An http_output receiver that reads each POST and answers it only once the test opens the gate: an
+/// output stuck for as long as the test wants.
+struct Gate {
+    port: u16,
+    open: Arc<AtomicBool>,
+    posts: Arc<Mutex<u64>>,
+}
+
+impl Gate {
+    fn start() -> Gate {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = Arc::new(AtomicBool::new(false));
+        let posts = Arc::new(Mutex::new(0));
+        let (o, p) = (open.clone(), posts.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let (o, p) = (o.clone(), p.clone());
+                std::thread::spawn(move || gate_conn(conn, &o, &p));
+            }
+        });
+        Gate { port, open, posts }
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        // Let a client still waiting go (the listener thread ends with the test process).
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+/// HTTP/1.1 requests on one kept-alive connection, each answered 200 once the gate is open.
+fn gate_conn(conn: TcpStream, open: &AtomicBool, posts: &Mutex<u64>) {
+    let mut reader = BufReader::new(conn);
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut length = 0usize;
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            if h.trim().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                if k.trim().eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        *posts.lock().unwrap() += 1;
+        while !open.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if reader
+            .get_mut()
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// falco.yaml lines for an http_output to `gate` that waits (up to two minutes) for its answers.
+fn http_output_to(gate: &Gate) -> String {
+    format!(
+        "http_output:\n  enabled: true\n  url: http://127.0.0.1:{}/\n  timeout_ms: 120000\n",
+        gate.port
+    )
+}
+
+const SOURCE_LABEL: &str =
+    "{source=\"k8saudit-gke:projects/demo-project/subscriptions/gke-audit\"}";
+
+/// Each alert of `alerts` exactly once: nothing lost, nothing repeated.
+fn assert_each_once(alerts: &[String], expected: &[String]) {
+    let mut got = alerts.to_vec();
+    got.sort();
+    assert_eq!(got, expected, "alerts lost or repeated");
+}
+
+#[test]
+fn messages_whose_alerts_are_slow_to_reach_the_outputs_are_leased_not_delivered_again() {
+    let dir = temp_dir("gke-lease");
+    // A 4 s subscription deadline, and an http output that answers nothing until the test says so: the
+    // batches stay in flight far longer than the deadline.
+    let standin = StandIn::start(Duration::from_secs(4));
+    let entries = log_entries(200, 12);
+    for (i, e) in entries.iter().enumerate() {
+        standin.publish(&format!("m{i:04}"), e.as_bytes());
+    }
+    let expected = replay(&entries, &dir);
+    assert_eq!(expected.len(), entries.len());
+    let gate = Gate::start();
+    let config = write_config_with(
+        &dir,
+        "      ack_extension: 5\n      max_ack_extension: 3600\n",
+        &http_output_to(&gate),
+    );
+    let mut s = serve(&config, &dir.join("alerts.jsonl"), &env(&standin));
+    // The file output has every alert; the http output holds them.
+    s.wait_for_alerts(expected.len());
+    standin.wait_until("every message was delivered", |st| {
+        st.messages.values().all(|m| m.first_delivery.is_some())
+    });
+    // Wait until three subscription deadlines have passed since the last first delivery, and kaudit
+    // pulled after that: without leases Pub/Sub would have delivered every message again by now. (The
+    // first extension comes 2.5 s after the pull, half of the 5 s `ack_extension`.)
+    let last_delivery = {
+        let st = standin.state.lock().unwrap();
+        st.messages
+            .values()
+            .filter_map(|m| m.first_delivery)
+            .max()
+            .unwrap()
+    };
+    standin.wait_until("three ack deadlines passed", |_| {
+        last_delivery.elapsed() > Duration::from_secs(12)
+    });
+    standin.wait_for_pulls(2);
+    {
+        let st = standin.state.lock().unwrap();
+        assert!(
+            *gate.posts.lock().unwrap() >= 1,
+            "the http output got an alert"
+        );
+        for (id, m) in &st.messages {
+            assert_eq!(m.deliveries, 1, "{id} was delivered again while in flight");
+            assert!(!m.acked, "{id} was acknowledged before its alerts were out");
+            assert!(
+                m.extensions >= 3,
+                "{id}: {} deadline extensions in over 12 s with a 5 s lease",
+                m.extensions
+            );
+        }
+    }
+    let extended = s.metric(&format!("kaudit_source_ack_extensions_total{SOURCE_LABEL}"));
+    assert!(
+        extended >= 36.0,
+        "12 messages x 3 extensions, got {extended}"
+    );
+
+    // The output recovers: every message is acknowledged once, its leases end, nothing repeats.
+    gate.open.store(true, Ordering::SeqCst);
+    standin.wait_until_all_acked();
+    let extensions: u32 = {
+        let st = standin.state.lock().unwrap();
+        st.messages.values().map(|m| m.extensions).sum()
+    };
+    standin.wait_for_pulls(3);
+    {
+        let st = standin.state.lock().unwrap();
+        for (id, m) in &st.messages {
+            assert_eq!(m.deliveries, 1, "{id} delivered {} times", m.deliveries);
+        }
+        assert_eq!(
+            st.messages.values().map(|m| m.extensions).sum::<u32>(),
+            extensions,
+            "acknowledged messages are no longer extended"
+        );
+    }
+    assert_eq!(
+        s.metric(&format!("kaudit_source_leases_expired_total{SOURCE_LABEL}")),
+        0.0
+    );
+    assert_each_once(&s.terminate(), &expected);
+}
+
+#[test]
+fn a_lease_ends_after_max_ack_extension_and_the_copy_delivered_again_is_not_evaluated_twice() {
+    let dir = temp_dir("gke-lease-max");
+    let standin = StandIn::start(Duration::from_secs(3));
+    let entries = log_entries(300, 6);
+    for (i, e) in entries.iter().enumerate() {
+        standin.publish(&format!("m{i:04}"), e.as_bytes());
+    }
+    let expected = replay(&entries, &dir);
+    let gate = Gate::start();
+    // Leases of 3 s, 6 s in all: the messages are let go while the output is still stuck.
+    let config = write_config_with(
+        &dir,
+        "      ack_extension: 3\n      max_ack_extension: 6\n",
+        &http_output_to(&gate),
+    );
+    let mut s = serve(&config, &dir.join("alerts.jsonl"), &env(&standin));
+    s.wait_for_alerts(expected.len());
+    // Let go, Pub/Sub delivers every message a second time (to kaudit, still pulling).
+    standin.wait_until("every message was delivered again", |st| {
+        st.messages.values().all(|m| m.deliveries >= 2)
+    });
+    assert!(
+        s.metric(&format!("kaudit_source_leases_expired_total{SOURCE_LABEL}")) >= 6.0,
+        "the let-go leases are counted"
+    );
+    let dropped = format!(
+        "kaudit_source_dropped_total{{source=\"k8saudit-gke:{SUBSCRIPTION}\",reason=\"redelivered\"}}"
+    );
+    assert!(s.metric(&dropped) >= 6.0, "the copies were recognised");
+    assert_eq!(
+        s.alerts_so_far().len(),
+        expected.len(),
+        "a copy of a message in flight is not evaluated again"
+    );
+    // The output recovers: the first copies' ack IDs expired, the second copies' are acknowledged.
+    gate.open.store(true, Ordering::SeqCst);
+    standin.wait_until_all_acked();
+    assert_each_once(&s.terminate(), &expected);
+}
+
+/// A rule raising one alert per converted entry that shows the annotations the cluster labels become.
+const LABEL_RULES: &str = r#"- rule: GKE entry with cluster labels
+  desc: every converted GKE entry, with the annotations that hold the cluster's labels
+  condition: ka.verb in (create, list)
+  output: "team=%json.value[/annotations/team] env=%json.value[/annotations/env] cluster=%json.value[/annotations/cluster_name] user=%ka.user.name"
+  priority: WARNING
+  source: k8s_audit
+"#;
+
+fn label_config(dir: &Path) -> std::path::PathBuf {
+    let rules = dir.join("labels.yaml");
+    std::fs::write(&rules, LABEL_RULES).unwrap();
+    write_config_with(
+        dir,
+        "      fetch_cluster_metadata: true\n      cache_expiration: 10\n",
+        &format!("rules_files: [{}]\n", rules.display()),
+    )
+}
+
+/// The `output_fields` of JSON alerts, by user.
+fn fields_by_user(alerts: &[String]) -> BTreeMap<String, Value> {
+    alerts
+        .iter()
+        .map(|a| {
+            let v: Value = serde_json::from_str(a).unwrap();
+            let f = v["output_fields"].clone();
+            (f["ka.user.name"].as_str().unwrap().to_string(), f)
+        })
+        .collect()
+}
+
+#[test]
+fn cluster_labels_from_the_container_api_become_annotations_and_are_fetched_once() {
+    let dir = temp_dir("gke-labels");
+    let standin = StandIn::start(Duration::from_secs(10));
+    standin.state.lock().unwrap().cluster = Some(json!({
+        "name": "prod",
+        "resourceLabels": {"team": "payments", "env": "prod", "cluster_name": "not-google's-own"}
+    }));
+    let entries = log_entries(400, 15);
+    for (i, e) in entries.iter().enumerate() {
+        standin.publish(&format!("m{i:04}"), e.as_bytes());
+    }
+    let mut env = env(&standin);
+    env.push((
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER",
+        format!("http://127.0.0.1:{}/", standin.port),
+    ));
+    let mut s = serve(&label_config(&dir), &dir.join("alerts.jsonl"), &env);
+    s.wait_for_alerts(entries.len());
+    standin.wait_until_all_acked();
+    let alerts = s.terminate();
+    let by_user = fields_by_user(&alerts);
+    assert_eq!(by_user.len(), entries.len(), "one alert per entry");
+    for (user, f) in &by_user {
+        // The plugin's mapping: the cluster's labels join the resource labels, which become
+        // annotations; Google's own resource labels are never replaced.
+        assert_eq!(
+            f["json.value[/annotations/team]"], "payments",
+            "{user}: {f}"
+        );
+        assert_eq!(f["json.value[/annotations/env]"], "prod", "{user}: {f}");
+        assert_eq!(
+            f["json.value[/annotations/cluster_name]"], "prod",
+            "{user}: {f}"
+        );
+    }
+    // 15 entries of one cluster within cache_expiration (10 minutes): one Container API call.
+    assert_eq!(standin.state.lock().unwrap().cluster_calls, 1);
+}
+
+#[test]
+fn a_failing_container_api_does_not_stop_detection_nor_is_it_called_per_entry() {
+    let dir = temp_dir("gke-labels-down");
+    let standin = StandIn::start(Duration::from_secs(10));
+    // `cluster: None`: every clusters.get answers 500.
+    let entries = log_entries(500, 15);
+    for (i, e) in entries.iter().enumerate() {
+        standin.publish(&format!("m{i:04}"), e.as_bytes());
+    }
+    let mut env = env(&standin);
+    env.push((
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER",
+        format!("http://127.0.0.1:{}", standin.port),
+    ));
+    let t0 = Instant::now();
+    let mut s = serve(&label_config(&dir), &dir.join("alerts.jsonl"), &env);
+    s.wait_for_alerts(entries.len());
+    standin.wait_until_all_acked();
+    let alerts = s.terminate();
+    let elapsed = t0.elapsed();
+    let by_user = fields_by_user(&alerts);
+    assert_eq!(
+        by_user.len(),
+        entries.len(),
+        "every entry was still evaluated"
+    );
+    for (user, f) in &by_user {
+        assert_ne!(
+            f["json.value[/annotations/team]"], "payments",
+            "{user}: {f}"
+        );
+        assert_eq!(
+            f["json.value[/annotations/cluster_name]"], "prod",
+            "{user}: {f}"
+        );
+    }
+    // A failed fetch is retried at most every 30 s, not for every entry.
+    let calls = standin.state.lock().unwrap().cluster_calls;
+    let allowed = 1 + elapsed.as_secs() / 30;
+    assert!(
+        (1..=allowed).contains(&calls),
+        "{calls} Container API calls in {elapsed:?}"
+    );
 }

@@ -110,6 +110,58 @@ impl Serve {
         }
     }
 
+    /// The webhook's address (port 0 in the configuration), from the "listening" log line.
+    pub fn addr(&mut self) -> std::net::SocketAddr {
+        self.wait_for_log("listening for audit events addr=");
+        let log = self.log.lock().unwrap();
+        log.iter()
+            .find_map(|l| l.split("listening for audit events addr=").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .expect("an address in the listening line")
+    }
+
+    /// `GET path` on the webhook port: the answer's body.
+    pub fn get(&mut self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(self.addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nhost: k\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        resp.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default()
+    }
+
+    /// The value of a metric line `name{labels} value` in `/metrics` (0 when the series is absent).
+    pub fn metric(&mut self, series: &str) -> f64 {
+        let text = self.get("/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+            .map_or(0.0, |v| v.trim().parse().unwrap())
+    }
+
+    /// The alerts written so far, in file order.
+    pub fn alerts_so_far(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.alerts)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// SIGKILL, as an OOM kill or a node failure would end it.
+    pub fn kill9(mut self) -> Vec<String> {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.alerts_so_far()
+    }
+
     /// SIGTERM; the process must exit 0. Returns the alerts, sorted.
     pub fn terminate(mut self) -> Vec<String> {
         process::terminate_ok(&mut self.child, Duration::from_secs(60));

@@ -2,7 +2,9 @@
 //! (falcosecurity/plugins, plugins/k8saudit-gke): `open_params` is the Pub/Sub subscription, `init_config`
 //! holds `project_id`, `credentials_file`, `max_outstanding_messages`, `fetch_cluster_metadata`,
 //! `cache_expiration` (minutes), `max_event_size`, and the Go client's `num_goroutines` and `use_async`
-//! (accepted, meaningless here). Compiled in every build (see `crate::cloud`).
+//! (accepted, meaningless here). Two keys are kaudit's own: `ack_extension` and `max_ack_extension`
+//! (seconds), the lease management the plugin gets from Google's Go client (see `gke::lease`).
+//! Compiled in every build (see `crate::cloud`).
 
 use crate::config::read::Reader;
 use crate::config::sources::CloudPluginConfig;
@@ -19,6 +21,8 @@ const KEYS: &[&str] = &[
     "fetch_cluster_metadata",
     "cache_expiration",
     "max_event_size",
+    "ack_extension",
+    "max_ack_extension",
 ];
 const IGNORED_KEYS: &[&str] = &["num_goroutines", "use_async"];
 
@@ -35,6 +39,29 @@ pub struct GkeConfig {
     /// How long fetched cluster labels are reused (`cache_expiration` minutes, default 10).
     pub cache_expiration: Duration,
     pub max_event_size: usize,
+    pub lease: LeaseSettings,
+}
+
+/// How messages in flight are leased (`gke::lease`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseSettings {
+    /// The deadline each `modifyAckDeadline` asks for (`ack_extension` seconds, 1 to 600, default 10,
+    /// the shortest Google's client libraries use). After a crash, messages in flight are delivered
+    /// again at most this long later.
+    pub extension: Duration,
+    /// How long a message is leased in total before it is let go (`max_ack_extension` seconds, default
+    /// 3600 like Google's client libraries); zero turns lease management off (the subscription's own ack
+    /// deadline applies).
+    pub max_total: Duration,
+}
+
+impl Default for LeaseSettings {
+    fn default() -> Self {
+        LeaseSettings {
+            extension: Duration::from_secs(10),
+            max_total: Duration::from_secs(3600),
+        }
+    }
 }
 
 impl GkeConfig {
@@ -98,6 +125,16 @@ impl GkeConfig {
                 60 * nonzero("cache_expiration", 10)?.min(7 * 24 * 60) as u64,
             ),
             max_event_size: nonzero("max_event_size", 262_144)?,
+            lease: LeaseSettings {
+                // Pub/Sub accepts ack deadlines up to 600 s.
+                extension: Duration::from_secs(nonzero("ack_extension", 10)?.min(600) as u64),
+                // A week at most, so the sum with the current time cannot overflow.
+                max_total: Duration::from_secs(
+                    r.usize_or(init, "max_ack_extension", 3600)
+                        .map_err(key_err)?
+                        .min(7 * 24 * 3600) as u64,
+                ),
+            },
         })
     }
 }
@@ -142,6 +179,24 @@ mod tests {
         assert!(c.fetch_cluster_metadata);
         assert_eq!(c.cache_expiration, Duration::from_secs(60));
         assert_eq!(c.max_messages, 50);
+        assert_eq!(c.lease, LeaseSettings::default());
+    }
+
+    #[test]
+    fn lease_keys_are_seconds_within_pub_sub_limits() {
+        let (c, w) = read(
+            "name: k8saudit-gke\nopen_params: projects/p1/subscriptions/s1\ninit_config: {ack_extension: 900, max_ack_extension: 0}\n",
+        );
+        assert!(w.is_empty(), "{w:?}");
+        let c = c.unwrap();
+        assert_eq!(c.lease.extension, Duration::from_secs(600));
+        assert!(c.lease.max_total.is_zero(), "0 turns leasing off");
+        let (c, _) = read(
+            "name: k8saudit-gke\nopen_params: projects/p1/subscriptions/s1\ninit_config: {ack_extension: 5, max_ack_extension: 30}\n",
+        );
+        let c = c.unwrap();
+        assert_eq!(c.lease.extension, Duration::from_secs(5));
+        assert_eq!(c.lease.max_total, Duration::from_secs(30));
     }
 
     #[test]

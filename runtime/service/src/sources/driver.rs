@@ -128,6 +128,7 @@ pub async fn run<S: Source>(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let name = src.name();
+    src.attach(stats.clone());
     let (tx, mut rx) = unbounded_channel::<Done>();
     let mut order = AckOrder::new();
     let mut backoff = BACKOFF_MIN;

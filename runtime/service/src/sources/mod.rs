@@ -112,6 +112,10 @@ pub trait Source: Send + 'static {
     /// Name for logs and metric labels (e.g. `file:/var/log/audit.log`, `k8saudit-eks:my-cluster`).
     fn name(&self) -> String;
 
+    /// Hands the source its counters before the first batch (for counters only the source sees, such as
+    /// GKE's lease renewals).
+    fn attach(&mut self, _stats: std::sync::Arc<stats::SourceStats>) {}
+
     /// The next batch, [`Next::Idle`] after about a second without data, or [`Next::End`].
     fn next_batch(
         &mut self,

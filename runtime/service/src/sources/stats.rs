@@ -25,6 +25,10 @@ pub struct SourceStats {
     last_ack: Mutex<Option<Instant>>,
     /// Since when the source keeps failing (`None` = healthy).
     failing_since: Mutex<Option<Instant>>,
+    /// Ack deadlines extended (GKE: one per message per `modifyAckDeadline`).
+    pub ack_extensions: AtomicU64,
+    /// Messages let go in flight after the longest lease (GKE `max_ack_extension`).
+    pub leases_expired: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -42,7 +46,17 @@ impl SourceStats {
             newest_record_ns: AtomicU64::new(0),
             last_ack: Mutex::new(None),
             failing_since: Mutex::new(None),
+            ack_extensions: AtomicU64::new(0),
+            leases_expired: AtomicU64::new(0),
         }
+    }
+
+    pub fn ack_extended(&self, messages: u64) {
+        self.ack_extensions.fetch_add(messages, Relaxed);
+    }
+
+    pub fn leases_expired(&self, messages: u64) {
+        self.leases_expired.fetch_add(messages, Relaxed);
     }
 
     pub fn read<P>(&self, b: &Batch<P>) {
@@ -155,6 +169,25 @@ impl Registry {
         for (name, help, value) in counters {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
             for s in sources.iter() {
+                let _ = writeln!(o, "{name}{{source=\"{}\"}} {}", escape(&s.name), value(s));
+            }
+        }
+        // Only sources that lease their records (GKE) have these; others show no series.
+        let leasing: [Counter; 2] = [
+            (
+                "kaudit_source_ack_extensions_total",
+                "Ack deadlines of records in flight extended (GKE modifyAckDeadline, per message).",
+                |s| s.ack_extensions.load(Relaxed),
+            ),
+            (
+                "kaudit_source_leases_expired_total",
+                "Records let go in flight after the longest lease; the service delivers them again.",
+                |s| s.leases_expired.load(Relaxed),
+            ),
+        ];
+        for (name, help, value) in leasing {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
+            for s in sources.iter().filter(|s| value(s) > 0) {
                 let _ = writeln!(o, "{name}{{source=\"{}\"}} {}", escape(&s.name), value(s));
             }
         }

@@ -4,5 +4,6 @@
 pub mod auth;
 pub mod http;
 pub mod labels;
+pub mod lease;
 pub mod pubsub;
 pub mod source;

@@ -1,5 +1,5 @@
-//! Pub/Sub's REST API v1, the two calls a subscriber needs: `subscriptions.pull` and
-//! `subscriptions.acknowledge`. `PUBSUB_EMULATOR_HOST` (host:port) sends them over plain HTTP without
+//! Pub/Sub's REST API v1, the calls a subscriber needs: `subscriptions.pull`, `subscriptions.acknowledge`
+//! and `subscriptions.modifyAckDeadline` (lease renewals, see `lease`). `PUBSUB_EMULATOR_HOST` (host:port) sends them over plain HTTP without
 //! credentials, as Google's client libraries do.
 
 use super::auth::Credentials;
@@ -46,6 +46,15 @@ impl PubSub {
     }
 
     async fn post(&self, verb: &str, body: serde_json::Value) -> Result<serde_json::Value, String> {
+        self.post_within(verb, body, CALL_TIMEOUT).await
+    }
+
+    async fn post_within(
+        &self,
+        verb: &str,
+        body: serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, String> {
         let url = format!("{}/v1/{}:{verb}", self.base, self.subscription);
         let auth = self.creds.header().await?;
         let mut headers = Vec::new();
@@ -58,7 +67,7 @@ impl PubSub {
                 &url,
                 &headers,
                 Some(Bytes::from(body.to_string())),
-                CALL_TIMEOUT,
+                timeout,
                 MAX_ANSWER,
             )
             .await?
@@ -105,6 +114,24 @@ impl PubSub {
     pub async fn acknowledge(&self, ack_ids: &[String]) -> Result<(), String> {
         for chunk in ack_ids.chunks(ACK_CHUNK) {
             self.post("acknowledge", json!({ "ackIds": chunk })).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets the ack deadline of these messages to `seconds` from now (at most 600).
+    pub async fn modify_ack_deadline(
+        &self,
+        ack_ids: &[String],
+        seconds: u64,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        for chunk in ack_ids.chunks(ACK_CHUNK) {
+            self.post_within(
+                "modifyAckDeadline",
+                json!({ "ackIds": chunk, "ackDeadlineSeconds": seconds.min(600) }),
+                timeout.min(CALL_TIMEOUT),
+            )
+            .await?;
         }
         Ok(())
     }

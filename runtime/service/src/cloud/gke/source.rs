@@ -6,12 +6,18 @@
 //!
 //! Pub/Sub may also deliver a message again after it was acknowledged (its delivery is at least once);
 //! the IDs of the last acknowledged messages are remembered so such a copy is acknowledged and skipped.
+//! Messages in flight are leased (`lease`) so they are not delivered again while their alerts are on
+//! the way; a copy that still arrives while the first is in flight (a lease that ran out, Pub/Sub's own
+//! duplicates) is not evaluated either: it is acknowledged with its own batch, which the driver
+//! acknowledges only after the first copy's batch.
 
 use super::auth::Credentials;
 use super::http::Http;
 use super::labels::ClusterLabels;
+use super::lease::Leases;
 use super::pubsub::{emulator_host, PubSub};
 use crate::cloud::gke_config::{GkeConfig, PLUGIN_NAME};
+use crate::sources::stats::SourceStats;
 use crate::sources::{Batch, Next, Source, SourceError};
 use bytes::Bytes;
 use kaudit_engine::formats::gke::{convert_entry, GkeDrop};
@@ -38,9 +44,13 @@ pub struct GkeSource {
     /// fails), doubled back after each good one.
     pull_size: usize,
     max_event_size: usize,
-    pubsub: PubSub,
+    pubsub: Arc<PubSub>,
     labels: Option<ClusterLabels>,
     recent: RecentIds,
+    leases: Leases,
+    /// IDs of the messages pulled and evaluated but not acknowledged yet.
+    in_flight: HashSet<String>,
+    stats: Option<Arc<SourceStats>>,
 }
 
 pub fn source_name(cfg: &GkeConfig) -> String {
@@ -67,11 +77,14 @@ impl GkeSource {
             max_messages: cfg.max_messages,
             pull_size: cfg.max_messages,
             max_event_size: cfg.max_event_size,
-            pubsub: PubSub::new(&cfg.subscription, http.clone(), creds.clone()),
+            pubsub: Arc::new(PubSub::new(&cfg.subscription, http.clone(), creds.clone())),
             labels: cfg
                 .fetch_cluster_metadata
                 .then(|| ClusterLabels::new(http, creds, cfg.cache_expiration)),
             recent: RecentIds::default(),
+            leases: Leases::new(cfg.lease),
+            in_flight: HashSet::new(),
+            stats: None,
         })
     }
 
@@ -96,6 +109,10 @@ impl Source for GkeSource {
         self.name.clone()
     }
 
+    fn attach(&mut self, stats: Arc<SourceStats>) {
+        self.stats = Some(stats);
+    }
+
     async fn next_batch(&mut self) -> Result<Next<Vec<Delivery>>, SourceError> {
         let msgs = match self.pubsub.pull(self.pull_size).await {
             Ok(m) => {
@@ -111,6 +128,9 @@ impl Source for GkeSource {
             tokio::time::sleep(IDLE_WAIT).await;
             return Ok(Next::Idle);
         }
+        // Started here rather than in `open`, which may run outside the runtime.
+        self.leases.start(self.pubsub.clone(), self.stats.clone());
+        self.leases.hold(msgs.iter().map(|m| m.ack_id.as_str()));
         let mut docs = Vec::with_capacity(msgs.len());
         let mut dropped: Vec<(&'static str, u64)> = Vec::new();
         let mut drop = |why: &'static str| match dropped.iter_mut().find(|(w, _)| *w == why) {
@@ -125,9 +145,12 @@ impl Source for GkeSource {
                 ack_id: m.ack_id.clone(),
                 message_id: m.message_id.clone(),
             });
-            if self.recent.contains(&m.message_id) {
+            if self.recent.contains(&m.message_id) || self.in_flight.contains(&m.message_id) {
                 drop("redelivered");
                 continue;
+            }
+            if !m.message_id.is_empty() {
+                self.in_flight.insert(m.message_id.clone());
             }
             match self.convert(&m.data).await {
                 Ok(event) => docs.push(Bytes::from(event)),
@@ -146,11 +169,17 @@ impl Source for GkeSource {
     async fn ack(&mut self, done: Vec<Vec<Delivery>>) -> Result<(), SourceError> {
         let all: Vec<Delivery> = done.into_iter().flatten().collect();
         let ids: Vec<String> = all.iter().map(|d| d.ack_id.clone()).collect();
-        self.pubsub.acknowledge(&ids).await.map_err(SourceError)?;
+        let acked = self.pubsub.acknowledge(&ids).await;
+        // Whatever the outcome, these messages are no longer ours to lease: acknowledged, or (after a
+        // failed acknowledgement) delivered again later and then evaluated again (at least once).
+        self.leases.release(ids.iter().map(String::as_str));
         for d in all {
-            self.recent.insert(d.message_id);
+            self.in_flight.remove(&d.message_id);
+            if acked.is_ok() {
+                self.recent.insert(d.message_id);
+            }
         }
-        Ok(())
+        acked.map_err(SourceError)
     }
 }
 

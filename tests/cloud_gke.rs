@@ -751,3 +751,67 @@ fn a_failing_container_api_does_not_stop_detection_nor_is_it_called_per_entry() 
         "{calls} Container API calls in {elapsed:?}"
     );
 }
+
+#[test]
+fn serve_killed_mid_stream_loses_nothing_and_repeats_only_what_was_not_acknowledged() {
+    let dir = temp_dir("gke-sigkill");
+    let standin = Arc::new(StandIn::start(Duration::from_secs(2)));
+    let entries = log_entries(600, 80);
+    let config = write_config(&dir);
+    let mut s = serve(&config, &dir.join("alerts1.jsonl"), &env(&standin));
+    // A sink that keeps publishing, from kaudit's first pull on, during and after the kill.
+    standin.wait_for_pulls(1);
+    let publisher = {
+        let (standin, entries) = (standin.clone(), entries.clone());
+        std::thread::spawn(move || {
+            for (i, e) in entries.iter().enumerate() {
+                standin.publish(&format!("m{i:04}"), e.as_bytes());
+                if i % 4 == 3 {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        })
+    };
+    standin.wait_until("some messages were acknowledged", |st| {
+        st.messages.values().filter(|m| m.acked).count() >= 16
+    });
+    let run1 = s.kill9();
+    // What Pub/Sub holds as acknowledged at the kill is never delivered again.
+    let acked: Vec<usize> = {
+        let st = standin.state.lock().unwrap();
+        st.messages
+            .iter()
+            .filter(|(_, m)| m.acked)
+            .map(|(id, _)| id[1..].parse().unwrap())
+            .collect()
+    };
+    // Nothing acknowledged was lost: its alert had been written before the acknowledgement.
+    let acked_entries: Vec<String> = acked.iter().map(|&i| entries[i].clone()).collect();
+    for a in replay(&acked_entries, &dir) {
+        assert!(run1.contains(&a), "acknowledged but never written: {a}");
+    }
+    publisher.join().unwrap();
+    // Run 2 gets every message not acknowledged (after its ack deadline), each evaluated once.
+    let rest: Vec<String> = (0..entries.len())
+        .filter(|i| !acked.contains(i))
+        .map(|i| entries[i].clone())
+        .collect();
+    let expected2 = replay(&rest, &dir);
+    let mut s = serve(&config, &dir.join("alerts2.jsonl"), &env(&standin));
+    s.wait_for_alerts(expected2.len());
+    standin.wait_until_all_acked();
+    standin.wait_for_pulls(3);
+    let run2 = s.terminate();
+    assert_eq!(run2, expected2, "run 2: lost or repeated messages");
+    let repeated = run1.iter().filter(|a| run2.contains(a)).count();
+    eprintln!(
+        "killed after {} alerts; {} messages acknowledged; {repeated} alerts repeated",
+        run1.len(),
+        acked.len()
+    );
+    assert_eq!(
+        repeated,
+        run1.len() - acked.len(),
+        "what repeats is exactly what run 1 wrote for messages it had not acknowledged"
+    );
+}

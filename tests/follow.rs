@@ -389,3 +389,91 @@ fn replay_follow_after_a_crash_resumes_at_the_checkpoint() {
     all.extend(k.stop());
     assert_exactly_once(&all, 20);
 }
+
+/// The events a checkpoint in `state` covers: the lines of `log` before its offset (no rotation here).
+fn covered_by_checkpoint(state: &Path, log: &Path) -> usize {
+    // A temporary file beside it would be a write the kill cut short: never read.
+    let files: Vec<_> = fs::read_dir(state)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "checkpoint"))
+        .collect();
+    assert_eq!(files.len(), 1, "one checkpoint: {files:?}");
+    let c: serde_json::Value = serde_json::from_slice(&fs::read(&files[0]).unwrap()).unwrap();
+    let offset = c["offset"].as_u64().expect("an offset") as usize;
+    let text = fs::read(log).unwrap();
+    assert!(offset <= text.len());
+    assert!(
+        offset == 0 || text[offset - 1] == b'\n',
+        "a checkpoint ends at a line end"
+    );
+    text[..offset].iter().filter(|&&b| b == b'\n').count()
+}
+
+#[test]
+fn serve_killed_mid_stream_resumes_at_its_checkpoint_nothing_lost_only_the_uncheckpointed_repeated()
+{
+    let (d, rules, log, state) = setup("sigkill");
+    let cfg = d.0.join("falco.yaml");
+    // buffered_outputs: false (the default, written out): an alert handed to stdout is in the pipe, so
+    // what a checkpoint covers has reached the test even when the process is killed.
+    fs::write(
+        &cfg,
+        format!(
+            "webserver:\n  listen_address: 127.0.0.1\n  listen_port: 0\nbuffered_outputs: false\nplugins:\n  - name: k8saudit\n    library_path: libk8saudit.so\n    open_params: \"file://{}\"\nload_plugins: [k8saudit]\nkaudit:\n  state_dir: {}\n",
+            log.display(),
+            state.display()
+        ),
+    )
+    .unwrap();
+    const N: usize = 3000;
+    fs::write(&log, "").unwrap();
+    let (mut k, _, _) = serve_follow(&rules, &cfg);
+    // A live writer, still writing when kaudit is killed and while it is down.
+    let writer = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for chunk in (0..N).collect::<Vec<_>>().chunks(20) {
+                let text: String = chunk.iter().map(|&i| format!("{}\n", event(i))).collect();
+                append(&log, &text);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    k.wait_for(N / 5);
+    k.child.kill().unwrap();
+    k.child.wait().unwrap();
+    // The reader sees the end of the pipe once the process is gone: every alert it wrote.
+    while let Ok(l) = k.lines.recv_timeout(WAIT) {
+        k.seen.push(l);
+    }
+    let run1 = counts(&std::mem::take(&mut k.seen));
+    drop(k);
+    writer.join().unwrap();
+    let covered = covered_by_checkpoint(&state, &log);
+    assert!(covered > 0, "a checkpoint was written before the kill");
+    // Nothing the checkpoint covers was lost: every event before it alerted (once) in run 1.
+    for i in 0..covered {
+        assert_eq!(
+            run1.get(&i),
+            Some(&1),
+            "event {i} is covered by the checkpoint"
+        );
+    }
+    assert!(run1.values().all(|&n| n == 1), "run 1 repeated nothing");
+
+    let (mut k, _, _) = serve_follow(&rules, &cfg);
+    k.wait_for(N - covered);
+    let run2 = counts(&k.stop());
+    // Run 2 starts exactly at the checkpoint: every later event once, nothing before it again.
+    let want: BTreeMap<usize, usize> = (covered..N).map(|i| (i, 1)).collect();
+    assert_eq!(run2, want, "run 2 resumed at line {covered}");
+    // What repeats is what run 1 had alerted after its last checkpoint; nothing else.
+    let repeated: Vec<usize> = run1.keys().copied().filter(|&i| i >= covered).collect();
+    eprintln!(
+        "killed after {} alerts; checkpoint at event {covered}; {} alerts repeated",
+        run1.len(),
+        repeated.len()
+    );
+    assert!(repeated.iter().all(|&i| run2.contains_key(&i)));
+}

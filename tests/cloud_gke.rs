@@ -758,7 +758,7 @@ fn serve_killed_mid_stream_loses_nothing_and_repeats_only_what_was_not_acknowled
     let standin = Arc::new(StandIn::start(Duration::from_secs(2)));
     let entries = log_entries(600, 80);
     let config = write_config(&dir);
-    let mut s = serve(&config, &dir.join("alerts1.jsonl"), &env(&standin));
+    let s = serve(&config, &dir.join("alerts1.jsonl"), &env(&standin));
     // A sink that keeps publishing, from kaudit's first pull on, during and after the kill.
     standin.wait_for_pulls(1);
     let publisher = {

@@ -55,7 +55,7 @@ impl SourceStats {
         self.ack_extensions.fetch_add(messages, Relaxed);
     }
 
-    pub fn leases_expired(&self, messages: u64) {
+    pub fn leases_let_go(&self, messages: u64) {
         self.leases_expired.fetch_add(messages, Relaxed);
     }
 

@@ -62,29 +62,9 @@ impl ClusterLabels {
 
     /// Adds the cluster's labels to `entry.resource.labels`.
     pub async fn enrich(&mut self, entry: &mut Value) {
-        let Some(labels) = entry.pointer("/resource/labels").and_then(Value::as_object) else {
+        let Some(name) = cluster_resource_name(entry) else {
             return;
         };
-        let get = |k: &str| labels.get(k).and_then(Value::as_str).unwrap_or_default();
-        // The names come from the entry: only plain resource names go into the request path.
-        let plain = |v: &str| {
-            !v.is_empty()
-                && v.len() <= 128
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
-        };
-        if !["project_id", "location", "cluster_name"]
-            .iter()
-            .all(|k| plain(get(k)))
-        {
-            return;
-        }
-        let name = format!(
-            "projects/{}/locations/{}/clusters/{}",
-            get("project_id"),
-            get("location"),
-            get("cluster_name")
-        );
         let extra = match self.cache.get(&name) {
             Some(Cached::Labels(l, at)) if at.elapsed() < self.ttl => l.clone(),
             Some(Cached::Failed(at)) if at.elapsed() < RETRY_AFTER.min(self.ttl) => return,
@@ -138,6 +118,32 @@ impl ClusterLabels {
     }
 }
 
+/// `projects/P/locations/L/clusters/C` from the entry's resource labels, when all three are plain
+/// names. They come from the entry, so only letters, digits, `-`, `_`, and the `.` and `:` of
+/// domain-scoped project IDs go into the request path (never `.` or `..` alone).
+fn cluster_resource_name(entry: &Value) -> Option<String> {
+    let labels = entry.pointer("/resource/labels")?.as_object()?;
+    let get = |k: &str| labels.get(k).and_then(Value::as_str).unwrap_or_default();
+    let plain = |v: &str| {
+        !v.is_empty()
+            && v.len() <= 128
+            && v.bytes().any(|b| b != b'.')
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    };
+    ["project_id", "location", "cluster_name"]
+        .iter()
+        .all(|k| plain(get(k)))
+        .then(|| {
+            format!(
+                "projects/{}/locations/{}/clusters/{}",
+                get("project_id"),
+                get("location"),
+                get("cluster_name")
+            )
+        })
+}
+
 /// Sets `extra` labels on `entry.resource.labels`, keeping Google's own.
 pub fn merge_labels(entry: &mut Value, extra: &Map<String, Value>) {
     let Some(labels) = entry
@@ -157,6 +163,26 @@ pub fn merge_labels(entry: &mut Value, extra: &Map<String, Value>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_plain_cluster_names_reach_the_request_path() {
+        let entry = |p: &str, l: &str, c: &str| json!({"resource": {"labels": {"project_id": p, "location": l, "cluster_name": c}}});
+        assert_eq!(
+            cluster_resource_name(&entry("example.com:proj-1", "europe-west1-b", "prod_2")),
+            Some("projects/example.com:proj-1/locations/europe-west1-b/clusters/prod_2".into())
+        );
+        for bad in [
+            entry("..", "l", "c"),
+            entry("p", "l/../x", "c"),
+            entry("p", "l", "c?x=1"),
+            entry("p", "", "c"),
+            entry("p", "l", &"c".repeat(129)),
+            json!({"resource": {"labels": {"project_id": "p", "location": "l"}}}),
+            json!({"resource": {}}),
+        ] {
+            assert_eq!(cluster_resource_name(&bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn cluster_labels_never_replace_googles_own() {

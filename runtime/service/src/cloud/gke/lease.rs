@@ -175,7 +175,7 @@ async fn renew_loop(
                 "GKE: messages still in flight after the longest lease are let go; Pub/Sub will deliver them again"
             );
             if let Some(s) = &stats {
-                s.leases_expired(pass.let_go);
+                s.leases_let_go(pass.let_go);
             }
         }
         for (secs, ids) in pass.extend {

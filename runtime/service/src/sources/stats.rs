@@ -280,4 +280,34 @@ mod tests {
         s.acked();
         assert!(r.failing_longer_than(Duration::ZERO).is_none());
     }
+
+    #[test]
+    fn lease_counters_show_only_for_sources_that_lease() {
+        let r = Registry::default();
+        let file = r.add("file:/a");
+        let gke = r.add("k8saudit-gke:s");
+        let mut o = String::new();
+        r.render(&mut o);
+        assert!(
+            o.contains("# TYPE kaudit_source_ack_extensions_total counter\n"),
+            "{o}"
+        );
+        assert!(!o.contains("kaudit_source_ack_extensions_total{"), "{o}");
+        gke.ack_extended(7);
+        gke.leases_let_go(2);
+        let mut o = String::new();
+        r.render(&mut o);
+        assert!(
+            o.contains("kaudit_source_ack_extensions_total{source=\"k8saudit-gke:s\"} 7\n"),
+            "{o}"
+        );
+        assert!(
+            o.contains("kaudit_source_leases_expired_total{source=\"k8saudit-gke:s\"} 2\n"),
+            "{o}"
+        );
+        assert!(
+            !o.contains(&format!("ack_extensions_total{{source=\"{}\"}}", file.name)),
+            "{o}"
+        );
+    }
 }

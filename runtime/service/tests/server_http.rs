@@ -329,14 +329,16 @@ async fn connection_limit_holds_new_clients_until_a_slot_frees() {
     let (srv, out) =
         start_verb_server(&["kaudit.max_connections=1", "kaudit.idle_timeout_ms=300"]).await;
     let a = srv.addr();
-    // Takes the only slot and sends nothing.
+    // Takes the only slot and sends nothing. The clock starts before it connects: the server can
+    // only accept it later, so its slot frees no sooner than the idle timeout from here (a clock
+    // started after a sleep could start late on a loaded machine and make the wait look short).
+    let t0 = std::time::Instant::now();
     let mut idle = TcpStream::connect(a).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let t0 = std::time::Instant::now();
     let r = post_json(a, "/k8s_audit", &event("create", 1)).await;
     assert_eq!(r.status, 200);
     assert!(
-        t0.elapsed() >= Duration::from_millis(150),
+        t0.elapsed() >= Duration::from_millis(290),
         "the second client was served while the slot was taken ({:?})",
         t0.elapsed()
     );

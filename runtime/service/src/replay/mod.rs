@@ -65,6 +65,8 @@ pub struct Replayer<'a> {
     stats: ReplayStats,
     alert_buf: Vec<u8>,
     matches: Vec<usize>,
+    /// The tape and event list of the current document, refilled for each one (no per-line allocation).
+    doc_tape: ingest::DocTape,
     /// Show a progress line on stderr for large inputs.
     pub progress: bool,
     /// Events whose compact JSON is larger are dropped (the k8saudit plugin's `maxEventSize`).
@@ -86,6 +88,7 @@ impl<'a> Replayer<'a> {
             stats: ReplayStats::default(),
             alert_buf: Vec::with_capacity(4096),
             matches: Vec::new(),
+            doc_tape: ingest::DocTape::default(),
             progress: false,
             max_event_size: ingest::DEFAULT_MAX_EVENT_SIZE,
             flush_each_event: false,
@@ -201,19 +204,28 @@ impl<'a> Replayer<'a> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
-        if let Err(e) = std::str::from_utf8(line) {
-            let msg = format!("not valid UTF-8 (at byte {})", e.valid_up_to());
-            return self.bad_line(source, lineno, msg, diag);
-        }
         let at = Place { source, lineno };
         match self.input_format {
-            None | Some(Format::Audit) => match ingest::split_tape(line, self.max_event_size) {
-                Ok(split) => self.eval_split(at, None, line, &split, out, diag),
-                Err(e) if self.input_format.is_some() => {
-                    self.bad_line(source, lineno, e.to_string(), diag)
-                }
-                Err(e) => self.feed_other(at, line, e, out, diag),
-            },
+            None | Some(Format::Audit) => {
+                let mut split = std::mem::take(&mut self.doc_tape);
+                let result = match ingest::split_tape_into(line, self.max_event_size, &mut split) {
+                    Ok(()) => self.eval_split(at, None, line, &split, out, diag),
+                    // The parser accepts only UTF-8 (strings are checked, anything else outside them is
+                    // a syntax error), so only a rejected line needs the check, for its message.
+                    Err(_) if std::str::from_utf8(line).is_err() => {
+                        self.bad_utf8(source, lineno, line, diag)
+                    }
+                    Err(e) if self.input_format.is_some() => {
+                        self.bad_line(source, lineno, e.to_string(), diag)
+                    }
+                    Err(e) => self.feed_other(at, line, e, out, diag),
+                };
+                self.doc_tape = split;
+                result
+            }
+            Some(_) if std::str::from_utf8(line).is_err() => {
+                self.bad_utf8(source, lineno, line, diag)
+            }
             Some(f) => match formats::convert(Some(f), line, self.max_event_size) {
                 Ok(c) => self.eval_converted(at, c, out, diag),
                 Err(msg) => match input::concatenated_values(line, 2) {
@@ -231,6 +243,19 @@ impl<'a> Replayer<'a> {
                 },
             },
         }
+    }
+
+    /// Reports a line that is not UTF-8 (with the offset of its first bad byte).
+    fn bad_utf8(
+        &mut self,
+        source: &str,
+        lineno: u64,
+        line: &[u8],
+        diag: &mut dyn Write,
+    ) -> io::Result<()> {
+        let valid = std::str::from_utf8(line).err().map_or(line.len(), |e| e.valid_up_to());
+        let msg = format!("not valid UTF-8 (at byte {valid})");
+        self.bad_line(source, lineno, msg, diag)
     }
 
     /// A line that is not an audit document: a cloud export, several documents written one after the

@@ -58,40 +58,14 @@ impl AlertFormat {
         time_ns: u64,
         values: &mut dyn FnMut(&ValueExpr, &mut Values<'e>),
     ) {
+        // Everything is written straight into `out`: no buffer is allocated per alert.
         let mut scratch = Values::new();
-        let mut message = Vec::with_capacity(rule.output.text.len() + 64);
-        // JSON escapes everything itself: only the text line needs its values escaped.
-        let escape = self.escape_text && !self.json_output;
-        text::write_message(&mut message, &rule.output, values, &mut scratch, escape);
         if self.json_output {
-            let mut line = Vec::with_capacity(message.len() + 40);
-            text::write_line(
-                &mut line,
-                time_ns,
-                self.time_iso8601,
-                self.zone,
-                rule.priority,
-                &message,
-            );
-            object::write_alert_object(
-                out,
-                self,
-                rule,
-                time_ns,
-                &message,
-                &line,
-                values,
-                &mut scratch,
-            );
+            // JSON escapes everything itself: only the text line needs its values escaped.
+            object::write_alert_object(out, self, rule, time_ns, values, &mut scratch);
         } else {
-            text::write_line(
-                out,
-                time_ns,
-                self.time_iso8601,
-                self.zone,
-                rule.priority,
-                &message,
-            );
+            text::write_line_start(out, time_ns, self.time_iso8601, self.zone, rule.priority);
+            text::write_message(out, &rule.output, values, &mut scratch, self.escape_text);
         }
         out.push(b'\n');
     }

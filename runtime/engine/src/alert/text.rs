@@ -2,7 +2,7 @@
 //! #text-alert-line).
 
 use super::render::{apply_width, write_token_text};
-use super::time::{iso8601, local_clock, LocalZone};
+use super::time::{iso8601, local_clock, write_iso8601, write_local_clock, LocalZone};
 use crate::value::Values;
 use kaudit_frontend::ir::{Output, OutputPart, Priority, ValueExpr};
 
@@ -53,11 +53,26 @@ pub fn write_line(
     priority: Priority,
     message: &[u8],
 ) {
-    out.extend_from_slice(time_prefix(time_ns, iso, zone).as_bytes());
+    write_line_start(out, time_ns, iso, zone, priority);
+    out.extend_from_slice(message);
+}
+
+/// Appends `<time>: <Priority> `, the start of the line before the message (ASCII only).
+pub fn write_line_start(
+    out: &mut Vec<u8>,
+    time_ns: u64,
+    iso: bool,
+    zone: LocalZone,
+    priority: Priority,
+) {
+    if iso {
+        write_iso8601(out, time_ns);
+    } else {
+        write_local_clock(out, time_ns, zone);
+    }
     out.extend_from_slice(b": ");
     out.extend_from_slice(priority.name().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(message);
 }
 
 /// Escapes the control characters of `out[start..]` in place, so attacker-chosen event text cannot end a

@@ -38,7 +38,9 @@ pub fn write_output_fields<'e>(
         }
         match (order.get_mut(n), u16::try_from(i)) {
             (Some(slot), Ok(i)) if i != TIME => *slot = i,
-            _ => return write_output_fields_sorted(out, fields, time_key, time_ns, values, scratch),
+            _ => {
+                return write_output_fields_sorted(out, fields, time_key, time_ns, values, scratch)
+            }
         }
         n += 1;
     }

@@ -108,7 +108,13 @@ mod tests {
 
     #[test]
     fn written_times_equal_the_texts() {
-        for ns in [0, T, 1_709_251_199_000_000_001, 951_782_400_000_000_000, u64::MAX] {
+        for ns in [
+            0,
+            T,
+            1_709_251_199_000_000_001,
+            951_782_400_000_000_000,
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             write_json_time(&mut out, ns);
             assert_eq!(String::from_utf8(out).unwrap(), json_time(ns));

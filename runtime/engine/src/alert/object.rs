@@ -14,12 +14,12 @@ const STACK_FIELDS: usize = 32;
 
 /// Appends the `output_fields` object: one key per output field (sorted, first occurrence wins) plus the
 /// time prefix field (`evt.time`, or `evt.time.iso8601` in ISO mode) as integer ns.
-pub fn write_output_fields<'e>(
+pub fn write_output_fields<'r, 'e>(
     out: &mut Vec<u8>,
-    fields: &[(String, ValueExpr)],
+    fields: &'r [(String, ValueExpr)],
     iso: bool,
     time_ns: u64,
-    values: &mut dyn FnMut(&ValueExpr, &mut Values<'e>),
+    values: &mut dyn FnMut(&'r ValueExpr, &mut Values<'e>),
     scratch: &mut Values<'e>,
 ) {
     let time_key = if iso { "evt.time.iso8601" } else { "evt.time" };
@@ -70,12 +70,12 @@ pub fn write_output_fields<'e>(
 }
 
 /// `write_output_fields` for rules with more than `STACK_FIELDS` output fields.
-fn write_output_fields_sorted<'e>(
+fn write_output_fields_sorted<'r, 'e>(
     out: &mut Vec<u8>,
-    fields: &[(String, ValueExpr)],
+    fields: &'r [(String, ValueExpr)],
     time_key: &str,
     time_ns: u64,
-    values: &mut dyn FnMut(&ValueExpr, &mut Values<'e>),
+    values: &mut dyn FnMut(&'r ValueExpr, &mut Values<'e>),
     scratch: &mut Values<'e>,
 ) {
     let mut entries: Vec<(&str, Vec<u8>)> = Vec::with_capacity(fields.len() + 1);
@@ -107,12 +107,12 @@ fn write_output_fields_sorted<'e>(
 
 /// Appends the whole alert object (no newline). The rule's output is rendered straight into `out`
 /// (escaped in place when needed) for the `message` and `output` members.
-pub fn write_alert_object<'e>(
+pub fn write_alert_object<'r, 'e>(
     out: &mut Vec<u8>,
     fmt: &AlertFormat,
-    rule: &RuleMeta,
+    rule: &'r RuleMeta,
     time_ns: u64,
-    values: &mut dyn FnMut(&ValueExpr, &mut Values<'e>),
+    values: &mut dyn FnMut(&'r ValueExpr, &mut Values<'e>),
     scratch: &mut Values<'e>,
 ) {
     // Members in alphabetical order: hostname, message, output, output_fields, priority, rule, source,

@@ -9,10 +9,10 @@ use kaudit_frontend::ir::{Output, OutputPart, Priority, ValueExpr};
 /// Appends the rule output rendered for one event: literal text as is, each token's value text (padded or
 /// cut to its width). Without `escape` the result is raw bytes, exactly as Falco 0.44 writes it; with it,
 /// control characters in the values are escaped (`escape_controls`), the rule's own text is kept.
-pub fn write_message<'e>(
+pub fn write_message<'r, 'e>(
     out: &mut Vec<u8>,
-    output: &Output,
-    values: &mut dyn FnMut(&ValueExpr, &mut Values<'e>),
+    output: &'r Output,
+    values: &mut dyn FnMut(&'r ValueExpr, &mut Values<'e>),
     scratch: &mut Values<'e>,
     escape: bool,
 ) {

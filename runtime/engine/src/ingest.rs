@@ -129,9 +129,6 @@ pub fn split_tape_into(
 pub struct SplitBody {
     pub tape: Vec<Tok>,
     pub roots: Vec<usize>,
-    /// The index of each event (parallel to `roots`): `Event::from_index` views it without indexing
-    /// its top-level members or parsing its time again.
-    pub index: Vec<EventIndex>,
     pub events: Vec<std::ops::Range<usize>>,
     pub oversized: u64,
     pub invalid: u64,
@@ -159,7 +156,6 @@ pub fn split_body(body: &[u8], max_event: usize) -> Result<SplitBody, String> {
     Ok(SplitBody {
         tape: split.tape,
         roots: split.roots,
-        index: split.index,
         events,
         oversized,
         invalid: split.dropped.len() as u64 - oversized,

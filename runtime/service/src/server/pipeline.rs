@@ -24,7 +24,7 @@ use crate::sources::handoff::Handoff;
 use bytes::Bytes;
 use kaudit_engine::alert::AlertFormat;
 use kaudit_engine::engine::{Engine, Plan};
-use kaudit_engine::event::{Event, EventIndex};
+use kaudit_engine::event::Event;
 use kaudit_engine::json::Tok;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
@@ -56,8 +56,8 @@ struct Job {
     body: Bytes,
     /// The tape the webhook built for the whole body (shared by the body's jobs).
     tape: Arc<Vec<Tok>>,
-    /// Each event's place on the tape (computed when the body was split).
-    events: Vec<EventIndex>,
+    /// Tape index of each event's object.
+    events: Vec<usize>,
     /// `evt.num` of the first event.
     first_num: u64,
     /// Queue room held until the job is done.
@@ -272,11 +272,6 @@ impl Pipeline {
             .acquire_many_owned(self.intake.room_for(events.len()))
             .await
             .map_err(|_| Refusal::ShuttingDown)?;
-        // The roots come from `split_body`, which indexed them already (so none is skipped here).
-        let events: Vec<EventIndex> = events
-            .iter()
-            .filter_map(|&root| EventIndex::new(&body, &tape, root).ok())
-            .collect();
         self.intake.enqueue(
             room,
             body,
@@ -394,7 +389,7 @@ impl Intake {
                     room,
                     body,
                     split.tape,
-                    split.index,
+                    split.roots,
                     Held {
                         bytes: Some(budget),
                         done: None,
@@ -421,7 +416,7 @@ impl Intake {
         room: OwnedSemaphorePermit,
         body: Bytes,
         tape: Vec<Tok>,
-        events: Vec<EventIndex>,
+        events: Vec<usize>,
         held: Held,
     ) -> Result<(), Refusal> {
         let Held { bytes, done } = held;
@@ -500,8 +495,8 @@ impl Worker {
             };
             // Once per job: a reload in the middle of the job applies from the next one.
             let ctx = current(&self.rules);
-            for (k, &index) in job.events.iter().enumerate() {
-                self.eval_one(&ctx, &job, k, index, &mut matches, &mut buf);
+            for (k, &root) in job.events.iter().enumerate() {
+                self.eval_one(&ctx, &job, k, root, &mut matches, &mut buf);
                 self.metrics.queue_depth.fetch_sub(1, Relaxed);
                 self.metrics.events_evaluated.fetch_add(1, Relaxed);
             }
@@ -516,12 +511,19 @@ impl Worker {
         ctx: &EvalContext,
         job: &Job,
         k: usize,
-        index: EventIndex,
+        root: usize,
         matches: &mut Vec<usize>,
         buf: &mut Vec<u8>,
     ) {
         let started = Instant::now();
-        let mut ev = Event::from_index(&job.body, Cow::Borrowed(&job.tape), index);
+        let mut ev = match Event::from_tape(&job.body, Cow::Borrowed(&job.tape), root) {
+            Ok(ev) => ev,
+            Err(e) => {
+                self.metrics.event_dropped(EventDrop::Invalid);
+                limited!(INVALID_EVENT, warn, error = %e, "invalid audit event dropped");
+                return;
+            }
+        };
         let Some(time_ns) = ev.time_ns() else {
             self.metrics.event_dropped(EventDrop::Invalid);
             limited!(

@@ -7,8 +7,8 @@
 use super::admission::{Admission, Denied};
 use super::auth::BearerToken;
 use super::body::{self, BodyError};
-use super::metrics::{Metrics, Refusal};
-use super::pipeline::{ParseOutcome, Pipeline};
+use super::metrics::{EventDrop, Metrics, Refusal};
+use super::pipeline::Pipeline;
 use crate::config::IngestLimits;
 use crate::limited;
 use crate::logging::{quoted, LogGate};
@@ -26,6 +26,12 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Bodies larger than this are split on the blocking pool.
+const BLOCKING_SPLIT_BYTES: usize = 256 * 1024;
+/// Large bodies parsed at once. A parse (tape) can take up to 8 bytes per body byte before it is counted
+/// in the byte budget; smaller bodies parse inline, so at most one per I/O thread is in that state.
+pub const LARGE_SPLITS_AT_ONCE: usize = 2;
+
 /// Log causes a client can trigger at will (README "Hardening": rate-limited log lines).
 static UNAUTHORIZED: LogGate = LogGate::new("unauthorized");
 static EVENT_DROPPED: LogGate = LogGate::new("event_dropped");
@@ -42,6 +48,8 @@ pub struct AppState {
     pub body_timeout: Duration,
     /// Connection and body-byte budgets.
     pub admission: Arc<Admission>,
+    /// `LARGE_SPLITS_AT_ONCE` permits.
+    pub large_splits: tokio::sync::Semaphore,
     pub shutting_down: AtomicBool,
 }
 
@@ -217,28 +225,52 @@ async fn audit(req: Request<Incoming>, state: &AppState, conn: &ConnInfo) -> Res
         }
         Ok(Ok(b)) => b,
     };
-    // The workers parse the body (one at a time each, so at most one tape per worker is being built
-    // before it is counted in the byte budget); this thread only waits for the outcome.
     let max_event = state.limits.max_event_size;
+    // Splitting a large batch takes a while: keep it off the I/O threads.
+    let split = if body.len() > BLOCKING_SPLIT_BYTES {
+        // (The semaphore is never closed.)
+        let _slot = state.large_splits.acquire().await.ok();
+        let b = body.clone();
+        tokio::task::spawn_blocking(move || split(&b, max_event))
+            .await
+            .unwrap_or_else(|e| Err(format!("internal: {e}")))
+    } else {
+        split(&body, max_event)
+    };
+    let split = match split {
+        Ok(x) => x,
+        Err(msg) => {
+            return refuse(
+                state,
+                Refusal::Malformed,
+                StatusCode::BAD_REQUEST,
+                format!("bad request: {msg}"),
+            )
+        }
+    };
+    // The parse (tape) is held with the body until evaluation: it counts against the same budget.
+    if let Err(why) = budget.grow(std::mem::size_of_val(split.tape.as_slice())) {
+        if why == Denied::Never {
+            return too_large(state, max);
+        }
+        return over_budget(state, conn, why);
+    }
+    let (n, oversized, invalid) = (split.events.len() as u64, split.oversized, split.invalid);
+    state
+        .metrics
+        .events_received
+        .fetch_add(n + oversized + invalid, Relaxed);
+    for _ in 0..oversized {
+        state.metrics.event_dropped(EventDrop::Oversized);
+    }
+    for _ in 0..invalid {
+        state.metrics.event_dropped(EventDrop::Invalid);
+    }
     match state
         .pipeline
-        .parse_and_submit(body, budget, max_event)
-        .await
+        .submit(body, split.tape, split.roots, Some(budget))
     {
-        ParseOutcome::Malformed(msg) => refuse(
-            state,
-            Refusal::Malformed,
-            StatusCode::BAD_REQUEST,
-            format!("bad request: {msg}"),
-        ),
-        ParseOutcome::OverBudget(Denied::Never) => too_large(state, max),
-        ParseOutcome::OverBudget(why) => over_budget(state, conn, why),
-        ParseOutcome::Split {
-            accepted: n,
-            oversized,
-            invalid,
-            queued: Ok(()),
-        } => {
+        Ok(()) => {
             state.metrics.requests_accepted.fetch_add(1, Relaxed);
             // Dropped events are reported to the sender too: resending would not help them.
             let mut r = text(
@@ -249,9 +281,8 @@ async fn audit(req: Request<Incoming>, state: &AppState, conn: &ConnInfo) -> Res
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             r
         }
-        ParseOutcome::Split {
-            queued: Err(why), ..
-        } => {
+        Err(why) => {
+            state.metrics.events_refused.fetch_add(n, Relaxed);
             let close = why == Refusal::ShuttingDown;
             unavailable(
                 state,

@@ -22,7 +22,6 @@ pub mod pipeline;
 pub mod reload;
 pub mod shutdown;
 pub mod tls;
-pub mod work;
 
 /// Re-exported so the binary logs through the same subscriber without its own dependency.
 pub use tracing;
@@ -174,6 +173,7 @@ impl Server {
             pipeline,
             metrics,
             admission,
+            large_splits: tokio::sync::Semaphore::new(http::LARGE_SPLITS_AT_ONCE),
             token: auth::BearerToken::new(cfg.auth.bearer_token.as_deref()),
             limits: cfg.limits,
             retry_after_seconds: cfg.pipeline.retry_after_seconds,

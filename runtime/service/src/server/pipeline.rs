@@ -1,19 +1,14 @@
 //! The evaluation pipeline: a bounded queue of accepted events, one evaluation worker per core, and the
 //! outputs, each behind its own bounded queue (`outputs::fanout`).
 //!
-//! Webhook bodies are parsed by the workers, not by the I/O threads (which only read requests and apply
-//! the byte budgets): `parse_and_submit` hands the raw body to the workers' queue, where parse work goes
-//! before evaluation (`work`), and waits for the outcome, which decides the HTTP answer.
-//!
 //! Admission is all-or-nothing per request: `submit` reserves queue room for every event of a body or
 //! refuses the whole body (the webhook then answers 503 and the API server retries), so an accepted event
 //! is never dropped for lack of room. Room is given back only after the event's alerts have been handed to
 //! the outputs' queues; a stuck output drops (and counts) its own alerts rather than stall evaluation,
 //! unless `kaudit.output_queue_policy: block` asks for back-pressure up to the HTTP answer.
 
-use super::admission::{BodyBytes, Denied};
+use super::admission::BodyBytes;
 use super::metrics::{EventDrop, Metrics, Refusal};
-use super::work::{Work, WorkQueue};
 use crate::config::PipelineConfig;
 use crate::limited;
 use crate::logging::LogGate;
@@ -27,7 +22,8 @@ use kaudit_engine::engine::{Engine, Plan};
 use kaudit_engine::event::Event;
 use kaudit_engine::json::Tok;
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -38,16 +34,6 @@ const CHUNK: usize = 32;
 /// At most this long before the shutdown deadline, outputs still busy are given up (see
 /// `close_and_wait_until`).
 const RELEASE_MARGIN: Duration = Duration::from_millis(200);
-
-/// How long a webhook request waits for a worker to take its body. Parse work goes first, so only
-/// workers all held up (e.g. by an output under the `block` policy) make it wait that long; the request
-/// is then answered like a full queue (503, retry) and its body is never parsed.
-const PARSE_PICKUP_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// `ParseJob::state`: waiting in the queue, taken by a worker, or given up by its request.
-const PENDING: u8 = 0;
-const TAKEN: u8 = 1;
-const CANCELLED: u8 = 2;
 
 /// Events a client can make invalid at will (rate-limited log lines; the counters have every one).
 static INVALID_EVENT: LogGate = LogGate::new("invalid_event");
@@ -80,33 +66,6 @@ impl Drop for Job {
     }
 }
 
-/// A webhook body for a worker to split into events and queue; its request waits for `reply`.
-pub struct ParseJob {
-    body: Bytes,
-    budget: BodyBytes,
-    max_event: usize,
-    state: Arc<AtomicU8>,
-    reply: tokio::sync::oneshot::Sender<ParseOutcome>,
-}
-
-/// What became of a webhook body (the HTTP answer follows from it).
-#[derive(Debug)]
-pub enum ParseOutcome {
-    /// Not JSON, or JSON that is not audit events: the message for the 400 answer.
-    Malformed(String),
-    /// The parsed body did not fit in the byte budget.
-    OverBudget(Denied),
-    /// Split into events: how many were accepted and dropped, and whether the accepted ones were queued.
-    Split {
-        accepted: u64,
-        oversized: u64,
-        invalid: u64,
-        queued: Result<(), Refusal>,
-    },
-}
-
-type Queue = WorkQueue<ParseJob, Job>;
-
 /// What the jobs of one submission hold until the last of them is done.
 struct Held {
     /// A webhook body's reservation in the byte budget.
@@ -133,20 +92,15 @@ pub fn current(slot: &RwLock<Arc<EvalContext>>) -> Arc<EvalContext> {
 }
 
 pub struct Pipeline {
-    intake: Arc<Intake>,
+    room: Arc<Semaphore>,
+    capacity: usize,
+    jobs: Mutex<Option<Sender<Job>>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     outputs: Arc<OutputSet>,
     output_close_timeout: Duration,
-    rules: RulesSlot,
-}
-
-/// Admission to the event queue, shared by the pipeline (pull sources) and the workers (webhook bodies).
-struct Intake {
-    room: Arc<Semaphore>,
-    capacity: usize,
-    queue: Queue,
     next_num: AtomicU64,
     metrics: Arc<Metrics>,
+    rules: RulesSlot,
 }
 
 impl Pipeline {
@@ -172,20 +126,15 @@ impl Pipeline {
             reopen,
             metrics.clone(),
         )?);
-        let intake = Arc::new(Intake {
-            room: Arc::new(Semaphore::new(cfg.queue_capacity.max(1))),
-            capacity: cfg.queue_capacity.max(1),
-            queue: Queue::default(),
-            next_num: AtomicU64::new(1),
-            metrics: metrics.clone(),
-        });
+        let (job_tx, job_rx) = std::sync::mpsc::channel::<Job>();
+        let job_rx = Arc::new(Mutex::new(job_rx));
         let rules: RulesSlot = Arc::new(RwLock::new(Arc::new(ctx)));
         let first_time = Arc::new(AtomicU64::new(0));
         let mut workers = Vec::new();
         for i in 0..cfg.workers.max(1) {
             let w = Worker {
                 rules: rules.clone(),
-                intake: intake.clone(),
+                jobs: job_rx.clone(),
                 outputs: outputs.clone(),
                 handoff: handoff.clone(),
                 metrics: metrics.clone(),
@@ -198,10 +147,14 @@ impl Pipeline {
             );
         }
         Ok(Pipeline {
-            intake,
+            room: Arc::new(Semaphore::new(cfg.queue_capacity.max(1))),
+            capacity: cfg.queue_capacity.max(1),
+            jobs: Mutex::new(Some(job_tx)),
             workers: Mutex::new(workers),
             outputs,
             output_close_timeout,
+            next_num: AtomicU64::new(1),
+            metrics,
             rules,
         })
     }
@@ -211,46 +164,35 @@ impl Pipeline {
         self.rules.clone()
     }
 
-    /// Has a worker split a webhook body into events and queue every event of it or none of them, and
-    /// returns what became of it. `budget` (the body's reservation in the byte budget, grown by the tape)
-    /// is released when the last of its events is evaluated.
-    pub async fn parse_and_submit(
+    /// Queues every event of `body` or none of them. `tape` is the body's tape (from the webhook's one
+    /// parse) and `events` the tape indexes of the events' objects: workers do not parse again. `bytes`
+    /// (the body's reservation in the byte budget) is released when the last of its events is evaluated.
+    pub fn submit(
         &self,
         body: Bytes,
-        budget: BodyBytes,
-        max_event: usize,
-    ) -> ParseOutcome {
-        let (reply, mut answer) = tokio::sync::oneshot::channel();
-        let state = Arc::new(AtomicU8::new(PENDING));
-        let job = ParseJob {
-            body,
-            budget,
-            max_event,
-            state: state.clone(),
-            reply,
+        tape: Vec<Tok>,
+        events: Vec<usize>,
+        bytes: Option<BodyBytes>,
+    ) -> Result<(), Refusal> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let jobs = lock(&self.jobs);
+        let Some(tx) = jobs.as_ref() else {
+            return Err(Refusal::ShuttingDown);
         };
-        let refused = |why| ParseOutcome::Split {
-            accepted: 0,
-            oversized: 0,
-            invalid: 0,
-            queued: Err(why),
-        };
-        if self.intake.queue.push_parse(job).is_err() {
-            return refused(Refusal::ShuttingDown);
-        }
-        if let Ok(outcome) = tokio::time::timeout(PARSE_PICKUP_TIMEOUT, &mut answer).await {
-            return outcome.unwrap_or_else(|_| refused(Refusal::ShuttingDown));
-        }
-        // Given up only if no worker has taken it; one that has will answer soon.
-        if state
-            .compare_exchange(PENDING, CANCELLED, Relaxed, Relaxed)
-            .is_ok()
-        {
-            return refused(Refusal::QueueFull);
-        }
-        answer
-            .await
-            .unwrap_or_else(|_| refused(Refusal::ShuttingDown))
+        let room = self
+            .room
+            .clone()
+            .try_acquire_many_owned(self.room_for(events.len()))
+            .map_err(|_| Refusal::QueueFull)?;
+        self.enqueue(tx, room, body, tape, events, Held { bytes, done: None })
+    }
+
+    /// Queue room to reserve for `n` events: a body with more events than the whole queue still gets in
+    /// once the queue is empty.
+    fn room_for(&self, n: usize) -> u32 {
+        u32::try_from(n.min(self.capacity)).unwrap_or(u32::MAX)
     }
 
     /// Like `submit` for a pull source (`sources::driver`): waits for queue room instead of refusing, and
@@ -266,13 +208,17 @@ impl Pipeline {
             return Ok(());
         }
         let room = self
-            .intake
             .room
             .clone()
-            .acquire_many_owned(self.intake.room_for(events.len()))
+            .acquire_many_owned(self.room_for(events.len()))
             .await
             .map_err(|_| Refusal::ShuttingDown)?;
-        self.intake.enqueue(
+        let jobs = lock(&self.jobs);
+        let Some(tx) = jobs.as_ref() else {
+            return Err(Refusal::ShuttingDown);
+        };
+        self.enqueue(
+            tx,
             room,
             body,
             tape,
@@ -284,9 +230,55 @@ impl Pipeline {
         )
     }
 
+    /// Splits reserved events into jobs and sends them to the workers; each job holds `held`.
+    fn enqueue(
+        &self,
+        tx: &Sender<Job>,
+        room: OwnedSemaphorePermit,
+        body: Bytes,
+        tape: Vec<Tok>,
+        events: Vec<usize>,
+        held: Held,
+    ) -> Result<(), Refusal> {
+        let Held { bytes, done } = held;
+        let n = events.len();
+        let mut room = Some(room);
+        let first_num = self.next_num.fetch_add(n as u64, Relaxed);
+        self.metrics.queue_depth.fetch_add(n as u64, Relaxed);
+        self.metrics.events_queued.fetch_add(n as u64, Relaxed);
+        let tape = Arc::new(tape);
+        let bytes = bytes.map(Arc::new);
+        let mut offset = 0;
+        let mut chunks = events.chunks(CHUNK).peekable();
+        while let Some(chunk) = chunks.next() {
+            let part = if chunks.peek().is_none() {
+                room.take()
+            } else {
+                room.as_mut()
+                    .and_then(|r| r.split(chunk.len().min(r.num_permits())))
+            };
+            let job = Job {
+                body: body.clone(),
+                tape: tape.clone(),
+                events: chunk.to_vec(),
+                first_num: first_num + offset,
+                _room: part,
+                _bytes: bytes.clone(),
+                done: done.clone(),
+            };
+            offset += chunk.len() as u64;
+            if tx.send(job).is_err() {
+                // Workers are gone (cannot happen before close); say so rather than lose events silently.
+                tracing::error!("evaluation workers stopped; refusing events");
+                return Err(Refusal::ShuttingDown);
+            }
+        }
+        Ok(())
+    }
+
     /// Events accepted and not yet evaluated.
     pub fn depth(&self) -> u64 {
-        self.intake.metrics.queue_depth.load(Relaxed)
+        self.metrics.queue_depth.load(Relaxed)
     }
 
     /// Stops accepting, evaluates everything queued, then closes the outputs, all within
@@ -303,7 +295,7 @@ impl Pipeline {
         // room (`block`) can still evaluate what is queued within the budget.
         let margin = (deadline.saturating_duration_since(Instant::now()) / 10).min(RELEASE_MARGIN);
         let release_at = deadline.checked_sub(margin).unwrap_or(deadline);
-        self.intake.queue.close();
+        lock(&self.jobs).take();
         let workers: Vec<_> = lock(&self.workers).drain(..).collect();
         let joined = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
         let watchdog = {
@@ -345,127 +337,13 @@ impl Pipeline {
     }
 }
 
-impl Intake {
-    /// Queue room to reserve for `n` events: a body with more events than the whole queue still gets in
-    /// once the queue is empty.
-    fn room_for(&self, n: usize) -> u32 {
-        u32::try_from(n.min(self.capacity)).unwrap_or(u32::MAX)
-    }
-
-    /// Splits a webhook body and queues all of its events or none (on a worker: see `ParseJob`).
-    fn parse_and_queue(
-        &self,
-        body: Bytes,
-        mut budget: BodyBytes,
-        max_event: usize,
-    ) -> ParseOutcome {
-        let split = match super::http::split(&body, max_event) {
-            Ok(s) => s,
-            Err(msg) => return ParseOutcome::Malformed(msg),
-        };
-        // The parse (tape) is held with the body until evaluation: it counts against the same budget.
-        if let Err(why) = budget.grow(std::mem::size_of_val(split.tape.as_slice())) {
-            return ParseOutcome::OverBudget(why);
-        }
-        let (n, oversized, invalid) = (split.events.len() as u64, split.oversized, split.invalid);
-        let m = &self.metrics;
-        m.events_received
-            .fetch_add(n + oversized + invalid, Relaxed);
-        for _ in 0..oversized {
-            m.event_dropped(EventDrop::Oversized);
-        }
-        for _ in 0..invalid {
-            m.event_dropped(EventDrop::Invalid);
-        }
-        let queued = if split.roots.is_empty() {
-            Ok(())
-        } else {
-            match self
-                .room
-                .clone()
-                .try_acquire_many_owned(self.room_for(split.roots.len()))
-            {
-                Ok(room) => self.enqueue(
-                    room,
-                    body,
-                    split.tape,
-                    split.roots,
-                    Held {
-                        bytes: Some(budget),
-                        done: None,
-                    },
-                ),
-                Err(_) => Err(Refusal::QueueFull),
-            }
-        };
-        if queued.is_err() {
-            m.events_refused.fetch_add(n, Relaxed);
-        }
-        ParseOutcome::Split {
-            accepted: n,
-            oversized,
-            invalid,
-            queued,
-        }
-    }
-
-    /// Splits reserved events into jobs and queues them for the workers, all or none; each job holds
-    /// `held`.
-    fn enqueue(
-        &self,
-        room: OwnedSemaphorePermit,
-        body: Bytes,
-        tape: Vec<Tok>,
-        events: Vec<usize>,
-        held: Held,
-    ) -> Result<(), Refusal> {
-        let Held { bytes, done } = held;
-        let n = events.len();
-        let mut room = Some(room);
-        let tape = Arc::new(tape);
-        let bytes = bytes.map(Arc::new);
-        let first_num = self.next_num.fetch_add(n as u64, Relaxed);
-        let mut offset = 0;
-        let mut chunks = events.chunks(CHUNK).peekable();
-        let mut jobs = Vec::with_capacity(n.div_ceil(CHUNK));
-        while let Some(chunk) = chunks.next() {
-            let part = if chunks.peek().is_none() {
-                room.take()
-            } else {
-                room.as_mut()
-                    .and_then(|r| r.split(chunk.len().min(r.num_permits())))
-            };
-            jobs.push(Job {
-                body: body.clone(),
-                tape: tape.clone(),
-                events: chunk.to_vec(),
-                first_num: first_num + offset,
-                _room: part,
-                _bytes: bytes.clone(),
-                done: done.clone(),
-            });
-            offset += chunk.len() as u64;
-        }
-        // Counted before the workers can see the jobs (they count them down).
-        self.metrics.queue_depth.fetch_add(n as u64, Relaxed);
-        self.metrics.events_queued.fetch_add(n as u64, Relaxed);
-        if self.queue.push_evals(jobs).is_err() {
-            // Closed between the reservation and now: none of the events was queued.
-            self.metrics.queue_depth.fetch_sub(n as u64, Relaxed);
-            self.metrics.events_queued.fetch_sub(n as u64, Relaxed);
-            return Err(Refusal::ShuttingDown);
-        }
-        Ok(())
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 struct Worker {
     rules: RulesSlot,
-    intake: Arc<Intake>,
+    jobs: Arc<Mutex<Receiver<Job>>>,
     outputs: Arc<OutputSet>,
     handoff: Arc<Handoff>,
     metrics: Arc<Metrics>,
@@ -477,21 +355,9 @@ impl Worker {
         let mut matches = Vec::new();
         let mut buf = Vec::with_capacity(4096);
         loop {
-            let mut job = match self.intake.queue.next() {
-                Some(Work::Eval(j)) => j,
-                Some(Work::Parse(p)) => {
-                    // A body its request gave up waiting for is dropped unparsed.
-                    if p.state
-                        .compare_exchange(PENDING, TAKEN, Relaxed, Relaxed)
-                        .is_ok()
-                    {
-                        let outcome = self.intake.parse_and_queue(p.body, p.budget, p.max_event);
-                        // The request may have gone (client closed): its events stay queued.
-                        let _ = p.reply.send(outcome);
-                    }
-                    continue;
-                }
-                None => return,
+            let mut job = match lock(&self.jobs).recv() {
+                Ok(j) => j,
+                Err(_) => return,
             };
             // Once per job: a reload in the middle of the job applies from the next one.
             let ctx = current(&self.rules);

@@ -74,7 +74,7 @@ serve() {
   local rules=()
   for r in "$@"; do rules+=(-r "$r"); done
   rm -f "$OUT/alerts-$name.json"
-  "$BIN/kaudit" serve "${rules[@]}" -o webserver.listen_address=127.0.0.1 -o webserver.listen_port="$PORT" \
+  "${SERVE_BIN:-$BIN/kaudit}" serve "${rules[@]}" -o webserver.listen_address=127.0.0.1 -o webserver.listen_port="$PORT" \
     -o stdout_output.enabled=false -o file_output.enabled=true -o file_output.filename="$OUT/alerts-$name.json" \
     -o json_output=true -o buffered_outputs=true -o kaudit.workers="$workers" 2> "$OUT/serve-$name.log" &
   local pid=$!
@@ -107,6 +107,10 @@ if [ $run_webhook = 1 ]; then
   serve compiled-w1 1
   serve compiled-wall 0
   serve interp-w1 1 "${RULES[@]}"
+  # KAUDIT_BASE_BIN: an older kaudit for a before/after row (see bench/replay.sh).
+  if [ -n "${KAUDIT_BASE_BIN:-}" ]; then
+    SERVE_BIN=$KAUDIT_BASE_BIN serve compiled-wall-before 0
+  fi
   bare bare-w1 1
   bare bare-wall "$(nproc)"
 fi

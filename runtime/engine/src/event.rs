@@ -78,6 +78,64 @@ impl Top {
     }
 }
 
+/// What `Event` keeps about where an event sits on a tape: its object's token, its well-known
+/// top-level members and its time. Computed once per event (`EventIndex::new`), then reused by
+/// `Event::from_index` however often the event is viewed.
+#[derive(Debug, Clone, Copy)]
+pub struct EventIndex {
+    root: usize,
+    known: [u32; TOP_COUNT],
+    time_ns: Option<u64>,
+}
+
+impl EventIndex {
+    /// Indexes the object at token `root` of `toks` (a tape `json::parse_value` built over `src`).
+    pub fn new(src: &[u8], toks: &[Tok], root: usize) -> Result<EventIndex, EventError> {
+        let root_tok = toks.get(root).copied();
+        if root_tok.map(|t| t.kind) != Some(Kind::Obj) {
+            return Err(EventError {
+                offset: root_tok.map_or(0, |t| t.start as usize),
+                msg: "not a JSON object".into(),
+            });
+        }
+        let mut known = [ABSENT; TOP_COUNT];
+        if let Some(root) = Node::new(src, toks, root) {
+            for (k, v) in root.members() {
+                let slot = match k.kind() {
+                    Kind::Str => Top::from_bytes(k.raw_bytes()),
+                    _ => k.as_str().and_then(|k| Top::from_key(&k)),
+                };
+                if let Some(cell) = slot.and_then(|s| known.get_mut(s as usize)) {
+                    if *cell == ABSENT {
+                        *cell = v.index() as u32;
+                    }
+                }
+            }
+        }
+        let time_ns = known
+            .get(Top::StageTimestamp as usize)
+            .filter(|&&i| i != ABSENT)
+            .and_then(|&i| Node::new(src, toks, i as usize))
+            .and_then(|n| n.as_str())
+            .and_then(|s| parse_rfc3339_ns(&s));
+        Ok(EventIndex {
+            root,
+            known,
+            time_ns,
+        })
+    }
+
+    /// `stageTimestamp` in ns since the epoch (see `Event::time_ns`).
+    pub fn time_ns(&self) -> Option<u64> {
+        self.time_ns
+    }
+
+    /// Tape index of the event's object.
+    pub fn root(&self) -> usize {
+        self.root
+    }
+}
+
 /// A parsed audit event borrowing its JSON text.
 ///
 /// The token tape covers the whole event (nested `requestObject`/`responseObject` included), built in
@@ -124,41 +182,23 @@ impl<'a> Event<'a> {
         toks: Cow<'a, [Tok]>,
         root: usize,
     ) -> Result<Event<'a>, EventError> {
-        let root_tok = toks.get(root).copied();
-        if root_tok.map(|t| t.kind) != Some(Kind::Obj) {
-            return Err(EventError {
-                offset: root_tok.map_or(0, |t| t.start as usize),
-                msg: "not a JSON object".into(),
-            });
-        }
-        let mut known = [ABSENT; TOP_COUNT];
-        if let Some(root) = Node::new(src, &toks, root) {
-            for (k, v) in root.members() {
-                let slot = match k.kind() {
-                    Kind::Str => Top::from_bytes(k.raw_bytes()),
-                    _ => k.as_str().and_then(|k| Top::from_key(&k)),
-                };
-                if let Some(cell) = slot.and_then(|s| known.get_mut(s as usize)) {
-                    if *cell == ABSENT {
-                        *cell = v.index() as u32;
-                    }
-                }
-            }
-        }
-        let mut ev = Event {
+        let index = EventIndex::new(src, &toks, root)?;
+        Ok(Event::from_index(src, toks, index))
+    }
+
+    /// The event `index` describes, over the tape and text it was computed from (`EventIndex::new`):
+    /// ingestion indexes each event once, for its time and size checks, and hands the index on instead
+    /// of scanning the top-level members and parsing the time a second time.
+    pub fn from_index(src: &'a [u8], toks: Cow<'a, [Tok]>, index: EventIndex) -> Event<'a> {
+        Event {
             src,
             toks,
-            root,
-            known,
-            time_ns: None,
+            root: index.root,
+            known: index.known,
+            time_ns: index.time_ns,
             num: 0,
             first_time_ns: None,
-        };
-        ev.time_ns = ev
-            .top(Top::StageTimestamp)
-            .and_then(|n| n.as_str())
-            .and_then(|s| parse_rfc3339_ns(&s));
-        Ok(ev)
+        }
     }
 
     fn root(&self) -> Option<Node<'_, 'a>> {
@@ -184,6 +224,16 @@ impl<'a> Event<'a> {
             json::compact(self.text())
         } else {
             Cow::Borrowed(self.text())
+        }
+    }
+
+    /// The length of `compact_text()` without building it (or checking UTF-8 again) when the event
+    /// has no blanks outside strings, as logs written by the API server have none.
+    pub fn compact_len(&self) -> usize {
+        if self.root().is_some_and(|r| r.has_blanks()) {
+            self.compact_text().len()
+        } else {
+            self.raw().len()
         }
     }
 

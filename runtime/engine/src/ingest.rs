@@ -6,7 +6,7 @@
 //! events without a parsable `stageTimestamp`, or larger than the size limit, are dropped on their own
 //! while the other events of the document go through.
 
-use crate::event::{Event, Top};
+use crate::event::{Event, EventIndex, Top};
 use crate::json::{self, Kind, Node, Tok};
 use std::borrow::Cow;
 use std::fmt;
@@ -48,46 +48,67 @@ pub struct Split<'d> {
 
 /// A document parsed once: the tape of the whole document, the tape index of every accepted event's
 /// object (`Event::from_tape(doc, tape, root)` reads it without parsing again), and the events dropped
-/// individually.
+/// individually. A replayer keeps one and refills it for every document (`split_tape_into`), so the
+/// buffers are allocated once.
 #[derive(Debug, Default)]
 pub struct DocTape {
     pub tape: Vec<Tok>,
     pub roots: Vec<usize>,
     pub dropped: Vec<IngestError>,
+    /// The index of each accepted event (parallel to `roots`), computed by the checks.
+    index: Vec<EventIndex>,
 }
 
 impl DocTape {
-    /// The accepted events, in document order, each a view over `doc` and this tape (nothing is parsed
-    /// or copied again). `doc` must be the document the tape was built from.
+    /// The accepted events, in document order, each a view over `doc` and this tape (nothing is parsed,
+    /// indexed or copied again). `doc` must be the document the tape was built from.
     pub fn events<'t>(&'t self, doc: &'t [u8]) -> impl Iterator<Item = Event<'t>> + 't {
-        self.roots
+        self.index
             .iter()
-            .filter_map(move |&root| Event::from_tape(doc, Cow::Borrowed(&self.tape), root).ok())
+            .map(move |&ix| Event::from_index(doc, Cow::Borrowed(&self.tape), ix))
     }
 }
 
 /// Parses `doc` once and finds its events, dropping events without a valid `stageTimestamp` or whose
 /// compact JSON exceeds `max_event_size`. `Err` drops the whole document.
 pub fn split_tape(doc: &[u8], max_event_size: usize) -> Result<DocTape, IngestError> {
-    let (tape, pieces) = pieces(doc)?;
-    let mut out = DocTape {
-        roots: Vec::with_capacity(pieces.len()),
-        ..DocTape::default()
-    };
+    let mut out = DocTape::default();
+    split_tape_into(doc, max_event_size, &mut out)?;
+    Ok(out)
+}
+
+/// [`split_tape`] into `out`, reusing its buffers (its previous content is replaced; after `Err` it
+/// holds no events).
+pub fn split_tape_into(
+    doc: &[u8],
+    max_event_size: usize,
+    out: &mut DocTape,
+) -> Result<(), IngestError> {
+    out.roots.clear();
+    out.dropped.clear();
+    out.index.clear();
+    let pieces = pieces_into(doc, &mut out.tape)?;
+    let tape = &out.tape;
     for piece in pieces {
         match piece {
-            Piece::Event(root) => match Event::from_tape(doc, Cow::Borrowed(&tape), root) {
-                Ok(ev) => match check(&ev) {
-                    Ok(()) if ev.compact_text().len() <= max_event_size => out.roots.push(root),
-                    Ok(()) => out.dropped.push(IngestError {
-                        offset: ev_offset(&tape, root),
-                        msg: format!("{TOO_LARGE_PREFIX}: size={}", ev.compact_text().len()),
-                    }),
-                    Err(msg) => out.dropped.push(IngestError {
-                        offset: ev_offset(&tape, root),
-                        msg,
-                    }),
-                },
+            Piece::Event(root) => match EventIndex::new(doc, tape, root) {
+                Ok(ix) => {
+                    let ev = Event::from_index(doc, Cow::Borrowed(tape), ix);
+                    match check(&ev) {
+                        Ok(()) if ev.compact_len() <= max_event_size => {
+                            out.roots.push(root);
+                            out.index.push(ix);
+                        }
+                        Ok(()) => out.dropped.push(IngestError {
+                            offset: ev_offset(tape, root),
+                            msg: format!("{TOO_LARGE_PREFIX}: size={}", ev.compact_len()),
+                        }),
+                        Err(msg) => out.dropped.push(IngestError {
+                            offset: ev_offset(tape, root),
+                            msg,
+                        }),
+                    }
+                }
                 Err(e) => out.dropped.push(IngestError {
                     offset: e.offset,
                     msg: e.msg,
@@ -99,8 +120,7 @@ pub fn split_tape(doc: &[u8], max_event_size: usize) -> Result<DocTape, IngestEr
             }),
         }
     }
-    out.tape = tape;
-    Ok(out)
+    Ok(())
 }
 
 /// A body split for the pipeline: the tape of the whole body (parsed once), the tape index and byte
@@ -223,6 +243,14 @@ enum Piece<'d> {
 
 /// Parses the whole document (one validating pass), then finds its events on the tape.
 fn pieces(doc: &[u8]) -> Result<(Vec<Tok>, Vec<Piece<'_>>), IngestError> {
+    let mut tape = Vec::new();
+    let pieces = pieces_into(doc, &mut tape)?;
+    Ok((tape, pieces))
+}
+
+/// [`pieces`] onto `tape` (cleared first, its allocation reused).
+fn pieces_into<'d>(doc: &'d [u8], tape: &mut Vec<Tok>) -> Result<Vec<Piece<'d>>, IngestError> {
+    tape.clear();
     if doc
         .iter()
         .all(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
@@ -232,16 +260,17 @@ fn pieces(doc: &[u8]) -> Result<(Vec<Tok>, Vec<Piece<'_>>), IngestError> {
             msg: "cannot parse JSON: cannot parse empty string".into(),
         });
     }
-    let mut tape = Vec::with_capacity(doc.len() / 12 + 16);
-    json::parse_value(doc, 0, doc.len(), &mut tape).map_err(|e| IngestError {
+    // About one token per dozen bytes in audit events: one allocation, no regrowth.
+    tape.reserve(doc.len() / 12 + 16);
+    json::parse_value(doc, 0, doc.len(), tape).map_err(|e| IngestError {
         offset: e.offset,
         msg: format!("cannot parse JSON: {}", e.msg),
     })?;
     let mut out = Vec::new();
-    if let Some(root) = Node::new(doc, &tape, 0) {
-        document(doc, &tape, root, 0, &mut out)?;
+    if let Some(root) = Node::new(doc, tape, 0) {
+        document(doc, tape, root, 0, &mut out)?;
     }
-    Ok((tape, out))
+    Ok(out)
 }
 
 /// One (sub)document: an Event, an EventList or an array of documents.

@@ -8,6 +8,27 @@ use crate::json::swar;
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.reserve(s.len() + 2);
     out.push(b'"');
+    write_str_content(out, s);
+    out.push(b'"');
+}
+
+/// Turns `out[start..]`, raw text just written there, into the content of a JSON string literal (what
+/// `write_bytes_as_str` writes between the quotes). Text is written straight into the output and
+/// usually needs no escape: then nothing is copied.
+pub fn escape_in_place(out: &mut Vec<u8>, start: usize) {
+    let Some(tail) = out.get(start..) else { return };
+    if next_to_escape(tail, 0).is_none() && std::str::from_utf8(tail).is_ok() {
+        return;
+    }
+    let raw = out.split_off(start);
+    match std::str::from_utf8(&raw) {
+        Ok(s) => write_str_content(out, s),
+        Err(_) => write_str_content(out, &String::from_utf8_lossy(&raw)),
+    }
+}
+
+/// Appends `s` escaped as the content of a JSON string (no quotes).
+fn write_str_content(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
     // Runs of bytes that need no escape are copied whole; alert texts rarely contain any.
@@ -17,7 +38,6 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
         start = at + 1;
     }
     out.extend_from_slice(bytes.get(start..).unwrap_or_default());
-    out.push(b'"');
 }
 
 /// Index of the first byte at or after `i` that a JSON string must escape (`"`, `\`, below 0x20),
@@ -170,6 +190,25 @@ mod tests {
             let mut v = Vec::new();
             write_u64(&mut v, n);
             assert_eq!(String::from_utf8(v).unwrap(), n.to_string());
+        }
+    }
+
+    #[test]
+    fn escaping_in_place_equals_writing_a_string() {
+        for raw in [
+            b"plain".as_slice(),
+            b"",
+            b"q\"b\\s\n\x01 caf\xc3\xa9",
+            b"a\xffb\"",
+            b"\xc3",
+        ] {
+            let mut whole = b"prefix".to_vec();
+            write_bytes_as_str(&mut whole, raw);
+            let mut inplace = b"prefix\"".to_vec();
+            inplace.extend_from_slice(raw);
+            escape_in_place(&mut inplace, 7);
+            inplace.push(b'"');
+            assert_eq!(inplace, whole, "{}", String::from_utf8_lossy(raw));
         }
     }
 

@@ -51,47 +51,24 @@ impl AlertFormat {
 
     /// Appends one alert line (JSON object or text line) plus `\n` for `rule` matching an event at
     /// `time_ns`; `values` yields the values of an output expression for that event.
-    pub fn format_alert<'e>(
+    pub fn format_alert<'r, 'e>(
         &self,
         out: &mut Vec<u8>,
-        rule: &RuleMeta,
+        rule: &'r RuleMeta,
         time_ns: u64,
-        values: &mut dyn FnMut(&ValueExpr, &mut Values<'e>),
+        values: &mut dyn FnMut(&'r ValueExpr, &mut Values<'e>),
     ) {
+        // Everything is written straight into `out`: no buffer is allocated per alert.
         let mut scratch = Values::new();
-        let mut message = Vec::with_capacity(rule.output.text.len() + 64);
-        // JSON escapes everything itself: only the text line needs its values escaped.
-        let escape = self.escape_text && !self.json_output;
-        text::write_message(&mut message, &rule.output, values, &mut scratch, escape);
         if self.json_output {
-            let mut line = Vec::with_capacity(message.len() + 40);
-            text::write_line(
-                &mut line,
-                time_ns,
-                self.time_iso8601,
-                self.zone,
-                rule.priority,
-                &message,
-            );
-            object::write_alert_object(
-                out,
-                self,
-                rule,
-                time_ns,
-                &message,
-                &line,
-                values,
-                &mut scratch,
-            );
+            // The message and `output_fields` mostly name the same fields: each is evaluated once.
+            let mut memo = Memo::new(values);
+            let values = &mut |expr: &'r ValueExpr, vals: &mut Values<'e>| memo.eval(expr, vals);
+            // JSON escapes everything itself: only the text line needs its values escaped.
+            object::write_alert_object(out, self, rule, time_ns, values, &mut scratch);
         } else {
-            text::write_line(
-                out,
-                time_ns,
-                self.time_iso8601,
-                self.zone,
-                rule.priority,
-                &message,
-            );
+            text::write_line_start(out, time_ns, self.time_iso8601, self.zone, rule.priority);
+            text::write_message(out, &rule.output, values, &mut scratch, self.escape_text);
         }
         out.push(b'\n');
     }
@@ -102,6 +79,33 @@ impl AlertFormat {
         self.format_alert(out, rule, time_ns, &mut |expr, vals| {
             crate::interp::value::eval_value(ev, expr, vals)
         });
+    }
+}
+
+/// Values already evaluated for one alert, by expression (an alert has a handful: a linear search).
+struct Memo<'r, 'e, 'f> {
+    values: &'f mut dyn FnMut(&'r ValueExpr, &mut Values<'e>),
+    seen: smallvec::SmallVec<[(&'r ValueExpr, Values<'e>); 8]>,
+}
+
+impl<'r, 'e, 'f> Memo<'r, 'e, 'f> {
+    fn new(values: &'f mut dyn FnMut(&'r ValueExpr, &mut Values<'e>)) -> Self {
+        Memo {
+            values,
+            seen: smallvec::SmallVec::new(),
+        }
+    }
+
+    /// Appends the values of `expr` to `out` (evaluating it the first time only).
+    fn eval(&mut self, expr: &'r ValueExpr, out: &mut Values<'e>) {
+        if let Some((_, v)) = self.seen.iter().find(|(e, _)| *e == expr) {
+            out.extend(v.iter().cloned());
+            return;
+        }
+        let start = out.len();
+        (self.values)(expr, out);
+        let fresh = out.get(start..).unwrap_or_default();
+        self.seen.push((expr, fresh.iter().cloned().collect()));
     }
 }
 

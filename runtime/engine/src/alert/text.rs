@@ -2,17 +2,17 @@
 //! #text-alert-line).
 
 use super::render::{apply_width, write_token_text};
-use super::time::{iso8601, local_clock, LocalZone};
+use super::time::{iso8601, local_clock, write_iso8601, write_local_clock, LocalZone};
 use crate::value::Values;
 use kaudit_frontend::ir::{Output, OutputPart, Priority, ValueExpr};
 
 /// Appends the rule output rendered for one event: literal text as is, each token's value text (padded or
 /// cut to its width). Without `escape` the result is raw bytes, exactly as Falco 0.44 writes it; with it,
 /// control characters in the values are escaped (`escape_controls`), the rule's own text is kept.
-pub fn write_message<'e>(
+pub fn write_message<'r, 'e>(
     out: &mut Vec<u8>,
-    output: &Output,
-    values: &mut dyn FnMut(&ValueExpr, &mut Values<'e>),
+    output: &'r Output,
+    values: &mut dyn FnMut(&'r ValueExpr, &mut Values<'e>),
     scratch: &mut Values<'e>,
     escape: bool,
 ) {
@@ -53,11 +53,26 @@ pub fn write_line(
     priority: Priority,
     message: &[u8],
 ) {
-    out.extend_from_slice(time_prefix(time_ns, iso, zone).as_bytes());
+    write_line_start(out, time_ns, iso, zone, priority);
+    out.extend_from_slice(message);
+}
+
+/// Appends `<time>: <Priority> `, the start of the line before the message (ASCII only).
+pub fn write_line_start(
+    out: &mut Vec<u8>,
+    time_ns: u64,
+    iso: bool,
+    zone: LocalZone,
+    priority: Priority,
+) {
+    if iso {
+        write_iso8601(out, time_ns);
+    } else {
+        write_local_clock(out, time_ns, zone);
+    }
     out.extend_from_slice(b": ");
     out.extend_from_slice(priority.name().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(message);
 }
 
 /// Escapes the control characters of `out[start..]` in place, so attacker-chosen event text cannot end a

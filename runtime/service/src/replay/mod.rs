@@ -65,6 +65,8 @@ pub struct Replayer<'a> {
     stats: ReplayStats,
     alert_buf: Vec<u8>,
     matches: Vec<usize>,
+    /// The tape and event list of the current document, refilled for each one (no per-line allocation).
+    doc_tape: ingest::DocTape,
     /// Show a progress line on stderr for large inputs.
     pub progress: bool,
     /// Events whose compact JSON is larger are dropped (the k8saudit plugin's `maxEventSize`).
@@ -86,6 +88,7 @@ impl<'a> Replayer<'a> {
             stats: ReplayStats::default(),
             alert_buf: Vec::with_capacity(4096),
             matches: Vec::new(),
+            doc_tape: ingest::DocTape::default(),
             progress: false,
             max_event_size: ingest::DEFAULT_MAX_EVENT_SIZE,
             flush_each_event: false,
@@ -106,22 +109,60 @@ impl<'a> Replayer<'a> {
         let mut last_progress = Instant::now();
         let mut line = Vec::with_capacity(1 << 14);
         let mut lineno = 0u64;
-        let mut seen_data = false;
+        // Until the first line with data: one line at a time (it decides between JSON Lines and
+        // pretty-printed documents, which are read whole).
         loop {
             line.clear();
             let n = read_line(input, lineno, &mut line)?;
             if n == 0 {
-                break;
+                return Ok(());
             }
             lineno += 1;
-            if !seen_data && !line.trim_ascii().is_empty() {
-                seen_data = true;
+            if !line.trim_ascii().is_empty() {
                 if input::is_unfinished_json(&line) {
                     // A pretty-printed file: its documents span lines.
                     return self.feed_rest_as_documents(input, lineno, line, out, diag);
                 }
+                self.feed_line(&input.name, lineno, &line, out, diag)?;
+                break;
             }
             self.feed_line(&input.name, lineno, &line, out, diag)?;
+        }
+        // JSON Lines: each line is fed from the reader's buffer where it lies; only a line that spans
+        // two reads is copied (into `line`).
+        line.clear();
+        loop {
+            let buf = match input.reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let msg = format!("{}: line {}: {e}", input.name, lineno + 1);
+                    return Err(io::Error::new(e.kind(), msg));
+                }
+            };
+            if buf.is_empty() {
+                if !line.is_empty() {
+                    lineno += 1;
+                    self.feed_line(&input.name, lineno, &line, out, diag)?;
+                }
+                break;
+            }
+            let mut used = 0;
+            for nl in memchr::memchr_iter(b'\n', buf) {
+                let part = buf.get(used..nl).unwrap_or_default();
+                used = nl + 1;
+                lineno += 1;
+                if line.is_empty() {
+                    self.feed_line(&input.name, lineno, strip_cr(part), out, diag)?;
+                } else {
+                    line.extend_from_slice(part);
+                    self.feed_line(&input.name, lineno, strip_cr(&line), out, diag)?;
+                    line.clear();
+                }
+            }
+            line.extend_from_slice(buf.get(used..).unwrap_or_default());
+            let n = buf.len();
+            input.reader.consume(n);
             if show_progress && last_progress.elapsed() >= Duration::from_millis(250) {
                 last_progress = Instant::now();
                 let pct = input
@@ -201,19 +242,28 @@ impl<'a> Replayer<'a> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
-        if let Err(e) = std::str::from_utf8(line) {
-            let msg = format!("not valid UTF-8 (at byte {})", e.valid_up_to());
-            return self.bad_line(source, lineno, msg, diag);
-        }
         let at = Place { source, lineno };
         match self.input_format {
-            None | Some(Format::Audit) => match ingest::split_tape(line, self.max_event_size) {
-                Ok(split) => self.eval_split(at, None, line, &split, out, diag),
-                Err(e) if self.input_format.is_some() => {
-                    self.bad_line(source, lineno, e.to_string(), diag)
-                }
-                Err(e) => self.feed_other(at, line, e, out, diag),
-            },
+            None | Some(Format::Audit) => {
+                let mut split = std::mem::take(&mut self.doc_tape);
+                let result = match ingest::split_tape_into(line, self.max_event_size, &mut split) {
+                    Ok(()) => self.eval_split(at, None, line, &split, out, diag),
+                    // The parser accepts only UTF-8 (strings are checked, anything else outside them is
+                    // a syntax error), so only a rejected line needs the check, for its message.
+                    Err(_) if std::str::from_utf8(line).is_err() => {
+                        self.bad_utf8(source, lineno, line, diag)
+                    }
+                    Err(e) if self.input_format.is_some() => {
+                        self.bad_line(source, lineno, e.to_string(), diag)
+                    }
+                    Err(e) => self.feed_other(at, line, e, out, diag),
+                };
+                self.doc_tape = split;
+                result
+            }
+            Some(_) if std::str::from_utf8(line).is_err() => {
+                self.bad_utf8(source, lineno, line, diag)
+            }
             Some(f) => match formats::convert(Some(f), line, self.max_event_size) {
                 Ok(c) => self.eval_converted(at, c, out, diag),
                 Err(msg) => match input::concatenated_values(line, 2) {
@@ -231,6 +281,21 @@ impl<'a> Replayer<'a> {
                 },
             },
         }
+    }
+
+    /// Reports a line that is not UTF-8 (with the offset of its first bad byte).
+    fn bad_utf8(
+        &mut self,
+        source: &str,
+        lineno: u64,
+        line: &[u8],
+        diag: &mut dyn Write,
+    ) -> io::Result<()> {
+        let valid = std::str::from_utf8(line)
+            .err()
+            .map_or(line.len(), |e| e.valid_up_to());
+        let msg = format!("not valid UTF-8 (at byte {valid})");
+        self.bad_line(source, lineno, msg, diag)
     }
 
     /// A line that is not an audit document: a cloud export, several documents written one after the
@@ -416,6 +481,11 @@ fn read_line(input: &mut Input, lineno: u64, line: &mut Vec<u8>) -> io::Result<u
     Ok(n)
 }
 
+/// A line without the `\r` of a CRLF line break.
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
 /// Writes the end-of-run summary (events, alerts per rule, skipped lines).
 pub fn write_summary(stats: &ReplayStats, diag: &mut dyn Write) -> io::Result<()> {
     let mut line = format!(
@@ -558,6 +628,40 @@ mod tests {
             "{diag}"
         );
         assert!(diag.contains("mem:6: event dropped"), "{diag}");
+    }
+
+    #[test]
+    fn lines_split_across_reads_replay_like_whole_ones() {
+        let data = format!(
+            "\n{}\r\n{}\n\n{{broken\r\n{}",
+            ev("alice", "create"),
+            ev("bob", "create"),
+            ev("carol", "create")
+        );
+        let whole = replay(data.clone(), RuleMatching::First);
+        for cap in [1, 7, 64, 300] {
+            let res = kaudit_frontend::load::load_sources(&[("r.yaml", RULES)]);
+            let engine =
+                Interpreter::new(res.ruleset.as_ref().expect("rules load")).expect("compile");
+            let settings = Settings::default();
+            let plan = settings.plan(engine.rules());
+            let mut format = AlertFormat::new(&settings);
+            format.zone = LocalZone::Utc;
+            let mut r = Replayer::new(&engine, &plan, &format);
+            let reader =
+                io::BufReader::with_capacity(cap, io::Cursor::new(data.clone().into_bytes()));
+            let mut input = Input::from_reader("mem", Box::new(reader));
+            let (mut out, mut diag) = (Vec::new(), Vec::new());
+            r.feed_input(&mut input, &mut out, &mut diag)
+                .expect("in-memory I/O");
+            let stats = r.finish();
+            assert_eq!(String::from_utf8(out).unwrap(), whole.0, "capacity {cap}");
+            assert_eq!(String::from_utf8(diag).unwrap(), whole.1, "capacity {cap}");
+            assert_eq!(stats, whole.2, "capacity {cap}");
+        }
+        assert_eq!(whole.2.lines, 6);
+        assert_eq!(whole.2.events, 3);
+        assert_eq!(whole.2.bad_lines.len(), 1);
     }
 
     #[test]

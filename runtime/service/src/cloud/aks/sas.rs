@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Azurite's and the storage emulator's fixed development account (public, documented by Microsoft).
 pub const DEV_ACCOUNT: &str = "devstoreaccount1";
 pub const DEV_KEY: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFr/yLTmGg0m9A5Hy+Fg==";
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 const DEV_BLOB_ENDPOINT: &str = "http://127.0.0.1:10000/devstoreaccount1";
 
 /// The SAS version signed here, and the REST version requests ask for.
@@ -226,9 +226,9 @@ mod tests {
             q.starts_with("sv=2019-12-12&ss=b&srt=co&sp=rwc&se=2027-01-15T08%3A00%3A00Z&sig="),
             "{q}"
         );
-        // base64 "IHbgDGX/vEInU5FpaEX7z55MwTuQnVQRcFb+r2/P6LA=", percent-encoded.
+        // base64 "aP8pYuHmlTHRkOrawFTXZCe2SIQCqEUkm5T3NHbx+pQ=", percent-encoded.
         assert!(
-            q.ends_with("&sig=IHbgDGX%2FvEInU5FpaEX7z55MwTuQnVQRcFb%2Br2%2FP6LA%3D"),
+            q.ends_with("&sig=aP8pYuHmlTHRkOrawFTXZCe2SIQCqEUkm5T3NHbx%2BpQ%3D"),
             "{q}"
         );
         let q = account_sas("a", b"k", expiry, "https");

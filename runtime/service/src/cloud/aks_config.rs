@@ -141,6 +141,7 @@ pub(crate) mod tests {
     use super::*;
 
     /// A valid entry, for the source's tests.
+    #[cfg(feature = "aks")]
     pub fn sample() -> AksConfig {
         read(MINIMAL).0.unwrap()
     }

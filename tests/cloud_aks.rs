@@ -571,3 +571,98 @@ async fn read_all<H: Hub + 'static, C: CheckpointStore + 'static>(
     }
     (got, positions)
 }
+
+// ---------------------------------------------------------------------------------------------------
+// `kaudit serve` with the real Event Hubs client
+
+/// One GET on a new connection: status and body.
+fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: kaudit\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let status = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The configured entry starts the SDK-backed source: the SDK dials the loopback TLS bridge, the bridge
+/// cannot reach the (absent) namespace, and the failing source shows in the log, `/metrics` and
+/// `/healthz`, without the connection string's key appearing anywhere.
+#[test]
+fn serve_starts_the_aks_source_and_an_unreachable_hub_turns_healthz_unhealthy() {
+    let dir = cloud_support::temp_dir("aks-serve");
+    let config = dir.join("falco.yaml");
+    std::fs::write(
+        &config,
+        r#"plugins:
+  - name: k8saudit-aks
+    library_path: libk8saudit-aks.so
+    init_config:
+      event_hub_namespace_connection_string: "Endpoint=sb://localhost/;SharedAccessKeyName=kaudit;SharedAccessKey=c2VjcmV0LWtleS12YWx1ZQ==;EntityPath=aks-audit"
+      event_hub_name: aks-audit
+      blob_storage_connection_string: "UseDevelopmentStorage=true"
+      blob_storage_container_name: kaudit-checkpoints
+    open_params: my-cluster
+load_plugins: [k8saudit-aks]
+kaudit:
+  source_unhealthy_after_ms: 300
+"#,
+    )
+    .unwrap();
+    let mut s = cloud_support::serve(&config, &dir.join("alerts"), &[]);
+    s.wait_for_log("listening for audit events addr=");
+    let addr: std::net::SocketAddr = s
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|l| l.split("listening for audit events addr=").nth(1))
+        .and_then(|a| a.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The SDK connected to the bridge (plain AMQP on loopback); the bridge's TLS leg failed.
+    s.wait_for_log("Event Hubs TLS connection ended");
+    s.wait_for_log("source failed");
+    let name = "k8saudit-aks:my-cluster/aks-audit";
+    let t0 = Instant::now();
+    loop {
+        let (status, body) = get(addr, "/healthz");
+        if status == 503 {
+            assert!(body.contains(name), "{body}");
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "/healthz stayed {status}: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, metrics) = get(addr, "/metrics");
+    assert!(
+        metrics.contains(&format!(
+            "kaudit_source_failing_seconds{{source=\"{name}\"}}"
+        )),
+        "{metrics}"
+    );
+    let log = s.log.lock().unwrap().join("\n");
+    assert!(
+        !log.contains("c2VjcmV0LWtleS12YWx1ZQ"),
+        "the key was logged:\n{log}"
+    );
+    s.terminate();
+}

@@ -18,6 +18,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 /// Events after the first one are taken while they arrive within this time of each other.
 const NEXT_EVENT_WAIT: Duration = Duration::from_millis(20);
+/// Messages the SDK may buffer per partition ahead of a receive (its default is 300). A message is at
+/// most 1 MiB, so this bounds what a partition can hold in memory to 32 MiB.
+const PREFETCH: u32 = 32;
 
 pub struct EventHub {
     connection_string: String,
@@ -133,6 +136,7 @@ impl Hub for EventHub {
                     location,
                     inclusive: false,
                 }),
+                prefetch: Some(PREFETCH),
                 ..Default::default()
             };
             let rx = match self.client().await {

@@ -53,6 +53,8 @@ pub struct AksSource<H, C> {
     taken: BTreeMap<String, i64>,
     /// Per partition, the newest checkpoint saved.
     saved: BTreeMap<String, i64>,
+    /// Per partition, a done position not saved yet (its save failed).
+    unsaved: BTreeMap<String, PartitionCheckpoint>,
 }
 
 pub fn source_name(cfg: &AksConfig) -> String {
@@ -97,6 +99,7 @@ impl<H: Hub + 'static, C: CheckpointStore + 'static> AksSource<H, C> {
             next: 0,
             taken: BTreeMap::new(),
             saved: BTreeMap::new(),
+            unsaved: BTreeMap::new(),
         }
     }
 
@@ -243,19 +246,24 @@ impl<H: Hub + 'static, C: CheckpointStore + 'static> Source for AksSource<H, C> 
 
     async fn ack(&mut self, done: Vec<Position>) -> Result<(), SourceError> {
         // Batches arrive oldest first: the last position of each partition covers the earlier ones.
-        let mut newest: BTreeMap<String, PartitionCheckpoint> = BTreeMap::new();
+        // A position whose save failed stays in `unsaved` and is tried again with the next batch.
         for (p, cp) in done.into_iter().flatten() {
-            newest.insert(p, cp);
+            self.unsaved.insert(p, cp);
         }
-        for (p, cp) in newest {
-            if self.saved.get(&p).is_some_and(|&s| s >= cp.sequence_number) {
-                continue;
+        let todo: Vec<(String, PartitionCheckpoint)> = self
+            .unsaved
+            .iter()
+            .map(|(p, c)| (p.clone(), c.clone()))
+            .collect();
+        for (p, cp) in todo {
+            if self.saved.get(&p).is_none_or(|&s| s < cp.sequence_number) {
+                self.store
+                    .save(&p, &cp)
+                    .await
+                    .map_err(|e| SourceError(format!("checkpoint of partition {p}: {e}")))?;
+                self.saved.insert(p.clone(), cp.sequence_number);
             }
-            self.store
-                .save(&p, &cp)
-                .await
-                .map_err(|e| SourceError(format!("checkpoint of partition {p}: {e}")))?;
-            self.saved.insert(p, cp.sequence_number);
+            self.unsaved.remove(&p);
         }
         Ok(())
     }
@@ -306,13 +314,19 @@ mod tests {
     }
 
     #[derive(Clone, Default)]
-    struct MemStore(Arc<Mutex<HashMap<String, PartitionCheckpoint>>>);
+    struct MemStore(
+        Arc<Mutex<HashMap<String, PartitionCheckpoint>>>,
+        Arc<Mutex<bool>>,
+    );
 
     impl CheckpointStore for MemStore {
         async fn load(&mut self, p: &str) -> Result<Option<PartitionCheckpoint>, String> {
             Ok(self.0.lock().unwrap().get(p).cloned())
         }
         async fn save(&mut self, p: &str, cp: &PartitionCheckpoint) -> Result<(), String> {
+            if std::mem::take(&mut *self.1.lock().unwrap()) {
+                return Err("storage unavailable".into());
+            }
             self.0.lock().unwrap().insert(p.into(), cp.clone());
             Ok(())
         }
@@ -408,6 +422,25 @@ mod tests {
         s.ack(vec![b.position]).await.unwrap();
         assert_eq!(store.0.lock().unwrap()["0"].sequence_number, 3);
         assert_eq!(store.0.lock().unwrap()["0"].offset.as_deref(), Some("o3"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_save_is_tried_again_with_the_next_batch() {
+        let hub = MemHub::default();
+        hub.parts.lock().unwrap().insert(
+            "0".into(),
+            vec![event(0, records(&["a"])), event(1, records(&["b"]))],
+        );
+        let store = MemStore::default();
+        let mut s = AksSource::with_parts(&cfg(), hub.clone(), store.clone());
+        let b = batch(&mut s).await.unwrap();
+        *store.1.lock().unwrap() = true;
+        let e = s.ack(vec![b.position]).await.unwrap_err();
+        assert_eq!(e.0, "checkpoint of partition 0: storage unavailable");
+        assert!(store.0.lock().unwrap().is_empty());
+        // Nothing new in the next batch from partition 0: an empty position list still retries.
+        s.ack(vec![Vec::new()]).await.unwrap();
+        assert_eq!(store.0.lock().unwrap()["0"].sequence_number, 1);
     }
 
     #[tokio::test]

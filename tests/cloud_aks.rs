@@ -231,7 +231,7 @@ fn verb(id: usize) -> String {
 fn message(id: usize) -> String {
     let mut recs = vec![serde_json::json!({"category": "kube-audit",
         "properties": {"log": audit_event(id)}})];
-    if id % 3 == 0 {
+    if id.is_multiple_of(3) {
         recs.push(serde_json::json!({"category": "kube-apiserver",
             "properties": {"log": "I0102 03:04:05.000000 1 httplog.go:132] klog text"}}));
         recs.push(serde_json::json!({"category": "kube-audit", "properties": {"log": "{cut"}}));
@@ -371,7 +371,7 @@ fn send(
     ids: std::ops::Range<usize>,
 ) {
     for id in ids {
-        let p = if id % 2 == 0 { "0" } else { "1" };
+        let p = if id.is_multiple_of(2) { "0" } else { "1" };
         let seq = hub.send(p, message(id));
         sent.lock().unwrap().insert((p.to_string(), seq), verb(id));
     }

@@ -1,7 +1,8 @@
 //! The checkpoint store on Blob storage, in the layout of Azure's Event Hubs checkpoint stores: one
 //! empty blob per partition named `<namespace>/<hub>/<consumer group>/checkpoint/<partition>`
-//! (lowercase), its position in the metadata `sequencenumber` and `offset`. Falco's plugin (through
-//! Azure's Go SDK) writes the same blobs, so moving from it to kaudit resumes where it stopped.
+//! (lowercase), its position in the metadata `sequencenumber` and `offset`. Falco's plugin stores its
+//! checkpoints through Azure's Go SDK in this layout, so kaudit should resume where the plugin stopped
+//! (not tested against blobs the plugin wrote).
 //!
 //! Writes are conditional on the blob's ETag (or on its absence), so two writers cannot silently
 //! interleave; after a conflict the stored position is read again and never moved backwards.

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 fn main() {
     // Conformance tests of this package are ignored, visibly, when the Falco conformance data is absent.
     kaudit_testkit::build_script();
+    // The AKS checkpoint-store tests are ignored, visibly, when Azurite is not installed.
+    kaudit_testkit::azurite_build_script();
     let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let rules_dir = root.join("rules");
     println!("cargo:rerun-if-env-changed=KAUDIT_RULES");

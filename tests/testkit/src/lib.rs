@@ -71,3 +71,44 @@ pub fn build_script() {
         );
     }
 }
+
+/// The cfg name set by [`azurite_build_script`] when Azurite's blob server cannot be found.
+pub const NO_AZURITE_CFG: &str = "kaudit_no_azurite";
+
+/// Azurite's blob server (`azurite-blob`, npm package `azurite`, Microsoft's storage emulator):
+/// `$KAUDIT_AZURITE` when set, else `azurite-blob` on `PATH`.
+pub fn azurite_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("KAUDIT_AZURITE").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join("azurite-blob"))
+        .find(|p| p.is_file())
+}
+
+/// Azurite, for a test that needs it; panics with the remedy when it is absent (see
+/// [`azurite_build_script`] for why that is a failure, never a pass).
+pub fn azurite() -> PathBuf {
+    azurite_path().unwrap_or_else(|| {
+        panic!(
+            "azurite-blob not found (npm install azurite, then put node_modules/.bin on PATH or set \
+             KAUDIT_AZURITE to the azurite-blob script{})",
+            if in_ci() { "; CI=true requires it, .ci/run installs it" } else { "" }
+        )
+    })
+}
+
+/// For a test crate's `build.rs`: declares `cfg(kaudit_no_azurite)` and sets it when Azurite is absent
+/// outside CI, with a cargo warning, so tests that need it show as ignored. Only `KAUDIT_AZURITE` and
+/// `CI` are watched (watching `PATH` would rebuild the crate whenever a shell's `PATH` differs).
+pub fn azurite_build_script() {
+    println!("cargo::rustc-check-cfg=cfg({NO_AZURITE_CFG})");
+    println!("cargo:rerun-if-env-changed=KAUDIT_AZURITE");
+    if azurite_path().is_none() && !in_ci() {
+        println!("cargo:rustc-cfg={NO_AZURITE_CFG}");
+        println!(
+            "cargo:warning=azurite-blob not found: the Azurite tests (tests/cloud_aks.rs) are IGNORED \
+             (npm install azurite; set KAUDIT_AZURITE to its azurite-blob script)"
+        );
+    }
+}

@@ -1,10 +1,13 @@
 //! Managed-cluster sources: audit events read from the clouds' logging services instead of the webhook
-//! (EKS: CloudWatch Logs; GKE: Pub/Sub). Each SDK sits behind a cargo feature of its own; the
+//! (EKS: CloudWatch Logs; GKE: Pub/Sub; AKS: Event Hubs). Each SDK sits behind a cargo feature of its own; the
 //! configuration readers are always compiled, so a bad entry is a configuration error in every build.
 
+pub mod aks_config;
 pub mod eks_config;
 pub mod gke_config;
 
+#[cfg(feature = "aks")]
+pub mod aks;
 #[cfg(feature = "eks")]
 pub mod eks;
 #[cfg(feature = "gke")]
@@ -14,15 +17,20 @@ use crate::config::read::Reader;
 use crate::config::sources::{CloudPluginConfig, SourcesConfig};
 use crate::config::{ConfigError, ServeConfig};
 use crate::server::Server;
+use aks_config::AksConfig;
 use eks_config::EksConfig;
 use gke_config::GkeConfig;
 
 /// The cloud plugin entries kaudit reads, typed. (A build without a feature reads its entries for the
 /// checks but never starts them.)
-#[cfg_attr(not(all(feature = "eks", feature = "gke")), allow(dead_code))]
+#[cfg_attr(
+    not(all(feature = "eks", feature = "gke", feature = "aks")),
+    allow(dead_code)
+)]
 enum Entry {
     Eks(EksConfig),
     Gke(GkeConfig),
+    Aks(AksConfig),
     /// A plugin whose source is not part of this build.
     Unbuilt,
 }
@@ -34,6 +42,9 @@ fn read_entry(r: &mut Reader, c: &CloudPluginConfig) -> Result<Entry, ConfigErro
         }
         gke_config::PLUGIN_NAME if cfg!(feature = "gke") => {
             Entry::Gke(GkeConfig::from_entry(r, c)?)
+        }
+        aks_config::PLUGIN_NAME if cfg!(feature = "aks") => {
+            Entry::Aks(AksConfig::from_entry(r, c)?)
         }
         _ => Entry::Unbuilt,
     })
@@ -49,9 +60,13 @@ pub fn check_config(r: &mut Reader, sources: &SourcesConfig) -> Result<(), Confi
 }
 
 /// Starts the configured cloud sources on `server`.
-#[cfg_attr(not(any(feature = "eks", feature = "gke")), allow(unused_variables))]
+#[cfg_attr(
+    not(any(feature = "eks", feature = "gke", feature = "aks")),
+    allow(unused_variables)
+)]
 pub fn start(server: &mut Server, cfg: &ServeConfig) -> Result<(), String> {
-    // Only EKS keeps its own checkpoint (Pub/Sub keeps GKE's position).
+    // Only EKS keeps its checkpoint under state_dir (Pub/Sub keeps GKE's position, a blob container
+    // AKS's).
     #[cfg(feature = "eks")]
     let state_dir = cfg.sources.state_dir.as_deref();
     for c in &cfg.sources.cloud {
@@ -69,6 +84,8 @@ pub fn start(server: &mut Server, cfg: &ServeConfig) -> Result<(), String> {
             }
             #[cfg(feature = "gke")]
             Entry::Gke(g) => server.add_source(gke::source::GkeSource::open(&g)?),
+            #[cfg(feature = "aks")]
+            Entry::Aks(a) => server.add_source(aks::source::AksSource::open(&a)?),
             #[allow(unreachable_patterns)]
             _ => tracing::warn!(
                 "{}: the {} source is not part of this build (cargo feature `{}`); entry ignored",

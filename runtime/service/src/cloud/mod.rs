@@ -12,6 +12,8 @@ pub mod aks;
 pub mod eks;
 #[cfg(feature = "gke")]
 pub mod gke;
+#[cfg(any(feature = "gke", feature = "aks"))]
+pub mod https;
 
 use crate::config::read::Reader;
 use crate::config::sources::{CloudPluginConfig, SourcesConfig};

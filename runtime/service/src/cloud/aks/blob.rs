@@ -11,13 +11,11 @@
 //! release than the Event Hubs crate, and Cargo links only one.
 
 use super::checkpoint::{CheckpointStore, PartitionCheckpoint};
-use super::sas::{encode, StorageAccount, VERSION};
+use super::sas::{StorageAccount, VERSION};
+use crate::cloud::https::percent_encode as encode;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{HeaderMap, Method, Request, StatusCode};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
@@ -31,7 +29,7 @@ pub struct BlobCheckpoints {
     account: StorageAccount,
     container: String,
     prefix: String,
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: crate::cloud::https::HttpsClient,
     /// The SAS in use and when to sign a new one.
     sas: Option<(String, Option<SystemTime>)>,
     /// ETag of each partition's blob as last read or written.
@@ -54,20 +52,12 @@ impl BlobCheckpoints {
         hub: &str,
         group: &str,
     ) -> Result<BlobCheckpoints, String> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(std::sync::Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .map_err(|e| format!("no usable root certificates: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
         let prefix = format!("{namespace}/{hub}/{group}/checkpoint/").to_lowercase();
         Ok(BlobCheckpoints {
             account,
             container: container.to_string(),
             prefix,
-            client: Client::builder(TokioExecutor::new()).build(https),
+            client: crate::cloud::https::client()?,
             sas: None,
             etags: HashMap::new(),
             container_ready: false,

@@ -5,6 +5,7 @@
 //! of the account SAS fields, version 2019-12-12), renewed well before it expires. Signing a SAS is a
 //! few lines, where Shared Key signing of every request would need the full request canonicalisation.
 
+use crate::cloud::https::percent_encode as encode;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use kaudit_engine::fields::time::civil;
@@ -161,19 +162,6 @@ fn iso8601(t: SystemTime) -> String {
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
         c.year, c.month, c.day, c.hour, c.min, c.sec
     )
-}
-
-/// Percent-encodes a query value (everything but unreserved characters).
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

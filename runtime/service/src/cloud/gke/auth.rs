@@ -6,6 +6,7 @@
 //! before they expire. With `PUBSUB_EMULATOR_HOST` set there are no credentials at all.
 
 use super::http::Http;
+use crate::cloud::https::percent_encode;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -139,9 +140,9 @@ impl Credentials {
             } => {
                 let form = format!(
                     "grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={}",
-                    form_escape(client_id),
-                    form_escape(client_secret),
-                    form_escape(refresh_token)
+                    percent_encode(client_id),
+                    percent_encode(client_secret),
+                    percent_encode(refresh_token)
                 );
                 self.form(token_uri, form).await?
             }
@@ -273,19 +274,6 @@ pub fn signed_jwt(
     Ok(text)
 }
 
-/// `application/x-www-form-urlencoded` escaping.
-fn form_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,11 +398,6 @@ mod tests {
             "the token is reused until it nears expiry"
         );
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn form_escaping() {
-        assert_eq!(form_escape("a b/c+d=é"), "a%20b%2Fc%2Bd%3D%C3%A9");
     }
 
     #[test]

@@ -5,9 +5,6 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Method, Request, StatusCode};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 use std::time::Duration;
 
 /// Largest answer read: a memory budget per call. A pull of audit-sized messages fits easily; a pull
@@ -16,7 +13,7 @@ pub const MAX_ANSWER: usize = 64 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct Http {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: crate::cloud::https::HttpsClient,
 }
 
 /// An answer: status and body.
@@ -27,16 +24,8 @@ pub struct Answer {
 
 impl Http {
     pub fn new() -> Result<Http, String> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(std::sync::Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .map_err(|e| format!("no usable root certificates: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
         Ok(Http {
-            client: Client::builder(TokioExecutor::new()).build(https),
+            client: crate::cloud::https::client()?,
         })
     }
 

@@ -166,12 +166,6 @@ impl Registry {
                 |s| s.events.load(Relaxed),
             ),
         ];
-        for (name, help, value) in counters {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
-            for s in sources.iter() {
-                let _ = writeln!(o, "{name}{{source=\"{}\"}} {}", escape(&s.name), value(s));
-            }
-        }
         // Only sources that lease their records (GKE) have these; others show no series.
         let leasing: [Counter; 2] = [
             (
@@ -185,9 +179,12 @@ impl Registry {
                 |s| s.leases_expired.load(Relaxed),
             ),
         ];
-        for (name, help, value) in leasing {
+        let every = counters.into_iter().map(|c| (c, false));
+        for ((name, help, value), only_nonzero) in
+            every.chain(leasing.into_iter().map(|c| (c, true)))
+        {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
-            for s in sources.iter().filter(|s| value(s) > 0) {
+            for s in sources.iter().filter(|s| !only_nonzero || value(s) > 0) {
                 let _ = writeln!(o, "{name}{{source=\"{}\"}} {}", escape(&s.name), value(s));
             }
         }

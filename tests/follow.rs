@@ -372,8 +372,8 @@ fn replay_follow_after_a_crash_resumes_at_the_checkpoint() {
     write_events(&log, 0..10);
     let mut k = replay_follow(&rules, &log, &state);
     k.wait_for(10);
-    // The checkpoint follows the flush of the alerts within one poll round; then a hard crash.
-    std::thread::sleep(Duration::from_millis(500));
+    // The checkpoint follows the flush of the alerts; once it covers all ten, a hard crash.
+    wait_for_checkpoint(&state, &log, 10);
     k.child.kill().unwrap();
     k.child.wait().unwrap();
     while let Ok(l) = k.lines.recv_timeout(Duration::from_millis(200)) {
@@ -392,12 +392,20 @@ fn replay_follow_after_a_crash_resumes_at_the_checkpoint() {
 
 /// The events a checkpoint in `state` covers: the lines of `log` before its offset (no rotation here).
 fn covered_by_checkpoint(state: &Path, log: &Path) -> usize {
+    checkpoint_lines(state, log).expect("a checkpoint")
+}
+
+/// `covered_by_checkpoint`, or `None` while no checkpoint was written yet.
+fn checkpoint_lines(state: &Path, log: &Path) -> Option<usize> {
     // A temporary file beside it would be a write the kill cut short: never read.
     let files: Vec<_> = fs::read_dir(state)
-        .unwrap()
+        .ok()?
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "checkpoint"))
         .collect();
+    if files.is_empty() {
+        return None;
+    }
     assert_eq!(files.len(), 1, "one checkpoint: {files:?}");
     let c: serde_json::Value = serde_json::from_slice(&fs::read(&files[0]).unwrap()).unwrap();
     let offset = c["offset"].as_u64().expect("an offset") as usize;
@@ -407,7 +415,23 @@ fn covered_by_checkpoint(state: &Path, log: &Path) -> usize {
         offset == 0 || text[offset - 1] == b'\n',
         "a checkpoint ends at a line end"
     );
-    text[..offset].iter().filter(|&&b| b == b'\n').count()
+    Some(text[..offset].iter().filter(|&&b| b == b'\n').count())
+}
+
+/// Waits until a checkpoint covers at least `lines` lines of `log`. Acknowledgement follows the alerts
+/// (an event's alerts are handed to the outputs before its position is saved), so a test that kills
+/// kaudit right after seeing alerts must wait for the checkpoint too; on a loaded machine the two can
+/// be far apart.
+fn wait_for_checkpoint(state: &Path, log: &Path, lines: usize) {
+    let t0 = Instant::now();
+    while checkpoint_lines(state, log).is_none_or(|n| n < lines) {
+        assert!(
+            t0.elapsed() < WAIT,
+            "no checkpoint covering {lines} lines after {WAIT:?}: {:?}",
+            checkpoint_lines(state, log)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -441,6 +465,9 @@ fn serve_killed_mid_stream_resumes_at_its_checkpoint_nothing_lost_only_the_unche
         })
     };
     k.wait_for(N / 5);
+    // Killed once a checkpoint exists (the writer is still writing on a machine of any speed: it takes
+    // over 0.75 s, and a checkpoint is due within one poll round).
+    wait_for_checkpoint(&state, &log, 1);
     k.child.kill().unwrap();
     k.child.wait().unwrap();
     // The reader sees the end of the pipe once the process is gone: every alert it wrote.

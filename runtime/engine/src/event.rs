@@ -4,7 +4,7 @@
 //! well-known top-level members are indexed. Strings borrow from the input.
 
 use crate::fields::time::parse_rfc3339_ns;
-use crate::json::{self, Kind, Node, Tok};
+use crate::json::{self, Kind, Node, Text, Tok};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -90,7 +90,12 @@ pub struct EventIndex {
 
 impl EventIndex {
     /// Indexes the object at token `root` of `toks` (a tape `json::parse_value` built over `src`).
-    pub fn new(src: &[u8], toks: &[Tok], root: usize) -> Result<EventIndex, EventError> {
+    pub fn new<'a>(
+        src: impl Into<Text<'a>>,
+        toks: &[Tok],
+        root: usize,
+    ) -> Result<EventIndex, EventError> {
+        let src = src.into();
         let root_tok = toks.get(root).copied();
         if root_tok.map(|t| t.kind) != Some(Kind::Obj) {
             return Err(EventError {
@@ -99,7 +104,7 @@ impl EventIndex {
             });
         }
         let mut known = [ABSENT; TOP_COUNT];
-        if let Some(root) = Node::new(src, toks, root) {
+        if let Some(root) = Node::within(src, toks, root) {
             for (k, v) in root.members() {
                 let slot = match k.kind() {
                     Kind::Str => Top::from_bytes(k.raw_bytes()),
@@ -115,7 +120,7 @@ impl EventIndex {
         let time_ns = known
             .get(Top::StageTimestamp as usize)
             .filter(|&&i| i != ABSENT)
-            .and_then(|&i| Node::new(src, toks, i as usize))
+            .and_then(|&i| Node::within(src, toks, i as usize))
             .and_then(|n| n.as_str())
             .and_then(|s| parse_rfc3339_ns(&s));
         Ok(EventIndex {
@@ -142,8 +147,9 @@ impl EventIndex {
 /// the one validating pass: fields never rescan the text. The tape is owned (`parse`) or borrowed from
 /// a tape built for a larger document (`from_tape`, used by the webhook to parse a body exactly once).
 pub struct Event<'a> {
-    /// The text the tape's offsets refer to (the event itself, or the whole document holding it).
-    src: &'a [u8],
+    /// The text the tape's offsets refer to (the event itself, or the whole document holding it, or
+    /// the part of it holding this event).
+    src: Text<'a>,
     toks: Cow<'a, [Tok]>,
     /// Tape index of the event's object.
     root: usize,
@@ -172,16 +178,21 @@ impl<'a> Event<'a> {
             offset: e.offset,
             msg: format!("cannot parse JSON: {}", e.msg),
         })?;
-        Event::from_tape(raw, Cow::Owned(tape), 0)
+        let text = json::utf8(raw).ok_or_else(|| EventError {
+            offset: 0,
+            msg: "invalid UTF-8".into(),
+        })?;
+        Event::from_tape(text, Cow::Owned(tape), 0)
     }
 
     /// The event whose object is token `root` of `toks`, a tape `json::parse_value` built over `src`
     /// (no second validation). A tape from anywhere else cannot cause a panic, only wrong field values.
     pub fn from_tape(
-        src: &'a [u8],
+        src: impl Into<Text<'a>>,
         toks: Cow<'a, [Tok]>,
         root: usize,
     ) -> Result<Event<'a>, EventError> {
+        let src = src.into();
         let index = EventIndex::new(src, &toks, root)?;
         Ok(Event::from_index(src, toks, index))
     }
@@ -189,9 +200,13 @@ impl<'a> Event<'a> {
     /// The event `index` describes, over the tape and text it was computed from (`EventIndex::new`):
     /// ingestion indexes each event once, for its time and size checks, and hands the index on instead
     /// of scanning the top-level members and parsing the time a second time.
-    pub fn from_index(src: &'a [u8], toks: Cow<'a, [Tok]>, index: EventIndex) -> Event<'a> {
+    pub fn from_index(
+        src: impl Into<Text<'a>>,
+        toks: Cow<'a, [Tok]>,
+        index: EventIndex,
+    ) -> Event<'a> {
         Event {
-            src,
+            src: src.into(),
             toks,
             root: index.root,
             known: index.known,
@@ -202,20 +217,20 @@ impl<'a> Event<'a> {
     }
 
     fn root(&self) -> Option<Node<'_, 'a>> {
-        Node::new(self.src, &self.toks, self.root)
+        Node::within(self.src, &self.toks, self.root)
     }
 
-    /// The JSON text of this event (UTF-8, as parsing checked).
+    /// The JSON text of this event.
     pub fn text(&self) -> &'a str {
-        std::str::from_utf8(self.raw()).unwrap_or("")
+        self.toks
+            .get(self.root)
+            .map(|t| self.src.slice(t.start as usize, t.end as usize))
+            .unwrap_or_default()
     }
 
     /// The bytes of this event's JSON object.
     pub fn raw(&self) -> &'a [u8] {
-        self.toks
-            .get(self.root)
-            .and_then(|t| self.src.get(t.start as usize..t.end as usize))
-            .unwrap_or(&[])
+        self.text().as_bytes()
     }
 
     /// The event as compact JSON (blanks outside strings removed), as upstream stores it.
@@ -243,7 +258,7 @@ impl<'a> Event<'a> {
         if idx == ABSENT {
             return None;
         }
-        Node::new(self.src, &self.toks, idx as usize)
+        Node::within(self.src, &self.toks, idx as usize)
     }
 
     /// The first top-level member named `key`.
@@ -385,12 +400,12 @@ mod tests {
         let doc = format!("[{EV}, {{\"auditID\":\"b\"}}]");
         let mut tape = Vec::new();
         json::parse_value(doc.as_bytes(), 0, doc.len(), &mut tape).unwrap();
-        let roots: Vec<usize> = Node::new(doc.as_bytes(), &tape, 0)
+        let roots: Vec<usize> = Node::new(&doc, &tape, 0)
             .unwrap()
             .elements()
             .map(|n| n.index())
             .collect();
-        let a = Event::from_tape(doc.as_bytes(), Cow::Borrowed(&tape), roots[0]).unwrap();
+        let a = Event::from_tape(doc.as_str(), Cow::Borrowed(&tape), roots[0]).unwrap();
         assert_eq!(a.raw(), EV.as_bytes());
         assert_eq!(a.top(Top::Verb).unwrap().text(), "get");
         assert_eq!(a.time_ns(), Event::parse(EV.as_bytes()).unwrap().time_ns());
@@ -398,15 +413,42 @@ mod tests {
             a.compact_text().len() < EV.len(),
             "the newline and blanks are dropped"
         );
-        let b = Event::from_tape(doc.as_bytes(), Cow::Borrowed(&tape), roots[1]).unwrap();
+        let b = Event::from_tape(doc.as_str(), Cow::Borrowed(&tape), roots[1]).unwrap();
         assert_eq!(b.top(Top::AuditId).unwrap().text(), "b");
         assert!(b.top(Top::Verb).is_none());
         assert!(matches!(
             b.compact_text(),
             Cow::Borrowed(r#"{"auditID":"b"}"#)
         ));
-        assert!(Event::from_tape(doc.as_bytes(), Cow::Borrowed(&tape), 0).is_err());
-        assert!(Event::from_tape(doc.as_bytes(), Cow::Borrowed(&tape), 10_000).is_err());
+        assert!(Event::from_tape(doc.as_str(), Cow::Borrowed(&tape), 0).is_err());
+        assert!(Event::from_tape(doc.as_str(), Cow::Borrowed(&tape), 10_000).is_err());
+    }
+
+    #[test]
+    fn an_event_read_through_a_part_of_the_text_reads_like_the_whole() {
+        // A worker holds only the part of a body from its first event to its last (`Text`): the
+        // tape's offsets stay those of the body.
+        let doc = format!("[{{\"auditID\":\"é\"}}, {EV}]");
+        let mut tape = Vec::new();
+        json::parse_value(doc.as_bytes(), 0, doc.len(), &mut tape).unwrap();
+        let roots: Vec<usize> = Node::new(&doc, &tape, 0)
+            .unwrap()
+            .elements()
+            .map(|n| n.index())
+            .collect();
+        let start = tape[roots[1]].start as usize;
+        let part = Text::new(&doc[start..], start);
+        let ev = Event::from_tape(part, Cow::Borrowed(&tape), roots[1]).unwrap();
+        let whole = Event::from_tape(doc.as_str(), Cow::Borrowed(&tape), roots[1]).unwrap();
+        assert_eq!(ev.raw(), EV.as_bytes());
+        assert_eq!(ev.top(Top::Verb).unwrap().text(), "get");
+        assert_eq!(ev.time_ns(), whole.time_ns());
+        assert_eq!(ev.compact_text(), whole.compact_text());
+        // An event outside the part reads as empty text (its keys too, so no member is found): never a
+        // panic, never another event's bytes.
+        let outside = Event::from_tape(part, Cow::Borrowed(&tape), roots[0]).unwrap();
+        assert_eq!(outside.raw(), b"");
+        assert!(outside.top(Top::AuditId).is_none());
     }
 
     #[test]

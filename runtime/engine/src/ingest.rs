@@ -61,8 +61,8 @@ pub struct DocTape {
 
 impl DocTape {
     /// The accepted events, in document order, each a view over `doc` and this tape (nothing is parsed,
-    /// indexed or copied again). `doc` must be the document the tape was built from.
-    pub fn events<'t>(&'t self, doc: &'t [u8]) -> impl Iterator<Item = Event<'t>> + 't {
+    /// indexed or copied again). `doc` must be the text `split_tape_into` gave for this tape.
+    pub fn events<'t>(&'t self, doc: &'t str) -> impl Iterator<Item = Event<'t>> + 't {
         self.index
             .iter()
             .map(move |&ix| Event::from_index(doc, Cow::Borrowed(&self.tape), ix))
@@ -70,24 +70,25 @@ impl DocTape {
 }
 
 /// Parses `doc` once and finds its events, dropping events without a valid `stageTimestamp` or whose
-/// compact JSON exceeds `max_event_size`. `Err` drops the whole document.
-pub fn split_tape(doc: &[u8], max_event_size: usize) -> Result<DocTape, IngestError> {
+/// compact JSON exceeds `max_event_size`. `Err` drops the whole document. Also gives the document
+/// as text, for [`DocTape::events`].
+pub fn split_tape(doc: &[u8], max_event_size: usize) -> Result<(&str, DocTape), IngestError> {
     let mut out = DocTape::default();
-    split_tape_into(doc, max_event_size, &mut out)?;
-    Ok(out)
+    let text = split_tape_into(doc, max_event_size, &mut out)?;
+    Ok((text, out))
 }
 
 /// [`split_tape`] into `out`, reusing its buffers (its previous content is replaced; after `Err` it
-/// holds no events).
-pub fn split_tape_into(
-    doc: &[u8],
+/// holds no events). Gives the document as text, for [`DocTape::events`].
+pub fn split_tape_into<'d>(
+    doc: &'d [u8],
     max_event_size: usize,
     out: &mut DocTape,
-) -> Result<(), IngestError> {
+) -> Result<&'d str, IngestError> {
     out.roots.clear();
     out.dropped.clear();
     out.index.clear();
-    let pieces = pieces_into(doc, &mut out.tape)?;
+    let (doc, pieces) = pieces_into(doc, &mut out.tape)?;
     let tape = &out.tape;
     for piece in pieces {
         match piece {
@@ -120,7 +121,7 @@ pub fn split_tape_into(
             }),
         }
     }
-    Ok(())
+    Ok(doc)
 }
 
 /// A body split for the pipeline: the tape of the whole body (parsed once), the tape index and byte
@@ -138,7 +139,7 @@ pub struct SplitBody {
 /// Splits a body into events by the rules of [`split_tape`], keeping each event's byte range so a
 /// worker can evaluate it from the same tape. `Err` = the whole body is bad.
 pub fn split_body(body: &[u8], max_event: usize) -> Result<SplitBody, String> {
-    let split = split_tape(body, max_event).map_err(|e| e.to_string())?;
+    let (_, split) = split_tape(body, max_event).map_err(|e| e.to_string())?;
     let mut events = Vec::with_capacity(split.roots.len());
     for &root in &split.roots {
         match split.tape.get(root) {
@@ -168,7 +169,8 @@ pub fn split_body(body: &[u8], max_event: usize) -> Result<SplitBody, String> {
 /// `Err` drops the whole document. Callers that evaluate in place use [`split_tape`] and
 /// [`DocTape::events`] instead, which copy nothing.
 pub fn split_document(doc: &[u8], max_event_size: usize) -> Result<Split<'_>, IngestError> {
-    let t = split_tape(doc, max_event_size)?;
+    let mut t = DocTape::default();
+    let doc = split_tape_into(doc, max_event_size, &mut t)?;
     let mut split = Split {
         events: Vec::with_capacity(t.roots.len()),
         dropped: t.dropped,
@@ -228,7 +230,7 @@ pub fn split_events(doc: &[u8]) -> Result<Vec<&[u8]>, IngestError> {
             Piece::Event(root) => tape
                 .get(root)
                 .and_then(|t| doc.get(t.start as usize..t.end as usize))
-                .unwrap_or(&[]),
+                .unwrap_or_default(),
             Piece::Unparsable(_, raw) => raw,
         })
         .collect())
@@ -244,12 +246,15 @@ enum Piece<'d> {
 /// Parses the whole document (one validating pass), then finds its events on the tape.
 fn pieces(doc: &[u8]) -> Result<(Vec<Tok>, Vec<Piece<'_>>), IngestError> {
     let mut tape = Vec::new();
-    let pieces = pieces_into(doc, &mut tape)?;
+    let (_, pieces) = pieces_into(doc, &mut tape)?;
     Ok((tape, pieces))
 }
 
-/// [`pieces`] onto `tape` (cleared first, its allocation reused).
-fn pieces_into<'d>(doc: &'d [u8], tape: &mut Vec<Tok>) -> Result<Vec<Piece<'d>>, IngestError> {
+/// [`pieces`] onto `tape` (cleared first, its allocation reused); also gives the document as text.
+fn pieces_into<'d>(
+    doc: &'d [u8],
+    tape: &mut Vec<Tok>,
+) -> Result<(&'d str, Vec<Piece<'d>>), IngestError> {
     tape.clear();
     if doc
         .iter()
@@ -266,16 +271,21 @@ fn pieces_into<'d>(doc: &'d [u8], tape: &mut Vec<Tok>) -> Result<Vec<Piece<'d>>,
         offset: e.offset,
         msg: format!("cannot parse JSON: {}", e.msg),
     })?;
+    // Accepted, so UTF-8 (`json::utf8`); the `Err` arm is for a parser bug, never a panic.
+    let text = json::utf8(doc).ok_or(IngestError {
+        offset: 0,
+        msg: "cannot parse JSON: invalid UTF-8".into(),
+    })?;
     let mut out = Vec::new();
-    if let Some(root) = Node::new(doc, tape, 0) {
-        document(doc, tape, root, 0, &mut out)?;
+    if let Some(root) = Node::new(text, tape, 0) {
+        document(text, tape, root, 0, &mut out)?;
     }
-    Ok(out)
+    Ok((text, out))
 }
 
 /// One (sub)document: an Event, an EventList or an array of documents.
 fn document<'d>(
-    doc: &'d [u8],
+    doc: &'d str,
     tape: &[Tok],
     node: Node<'_, 'd>,
     depth: u32,
@@ -334,7 +344,7 @@ fn node_offset(tape: &[Tok], node: Node<'_, '_>) -> usize {
 }
 
 /// The source text of a token (strings with their quotes).
-fn raw_of<'d>(doc: &'d [u8], tape: &[Tok], node: Node<'_, 'd>) -> &'d [u8] {
+fn raw_of<'d>(doc: &'d str, tape: &[Tok], node: Node<'_, 'd>) -> &'d [u8] {
     let Some(t) = tape.get(node.index()) else {
         return &[];
     };
@@ -343,7 +353,7 @@ fn raw_of<'d>(doc: &'d [u8], tape: &[Tok], node: Node<'_, 'd>) -> &'d [u8] {
     } else {
         (t.start as usize, t.end as usize)
     };
-    doc.get(s..e).unwrap_or(&[])
+    doc.get(s..e).unwrap_or_default().as_bytes()
 }
 
 fn not_recognized(offset: usize) -> IngestError {

@@ -6,19 +6,56 @@ use std::borrow::Cow;
 
 /// One JSON value of an event: the source bytes, the tape holding it, and its token index.
 ///
-/// The source was accepted by `parse_value`, so it is UTF-8 and every token starts and ends on an ASCII
-/// byte: converting a token's slice to `str` cannot fail (it is still checked, cheaply, to stay safe).
+/// The source is text (`json::utf8` made it `str` once per document, after `parse_value` accepted it)
+/// and every token starts and ends on an ASCII byte, so a token's text is a slice of it: no UTF-8
+/// check per value read.
 #[derive(Debug, Clone, Copy)]
 pub struct Node<'t, 'a> {
-    src: &'a [u8],
+    text: Text<'a>,
     toks: &'t [Tok],
     idx: usize,
 }
 
+/// The text a tape's offsets refer to, or a part of it: `src` holds the bytes from offset `base` on
+/// (a worker evaluating some events of a large body checks only their part of it for UTF-8).
+#[derive(Debug, Clone, Copy)]
+pub struct Text<'a> {
+    src: &'a str,
+    base: usize,
+}
+
+impl<'a> Text<'a> {
+    /// The text of offsets `base..base + src.len()`.
+    pub fn new(src: &'a str, base: usize) -> Text<'a> {
+        Text { src, base }
+    }
+
+    /// The text of offsets `start..end` ("" outside this part).
+    #[inline]
+    pub fn slice(&self, start: usize, end: usize) -> &'a str {
+        match (start.checked_sub(self.base), end.checked_sub(self.base)) {
+            (Some(s), Some(e)) => self.src.get(s..e).unwrap_or_default(),
+            _ => "",
+        }
+    }
+}
+
+impl<'a> From<&'a str> for Text<'a> {
+    /// A whole text (offset 0 on).
+    fn from(src: &'a str) -> Text<'a> {
+        Text::new(src, 0)
+    }
+}
+
 impl<'t, 'a> Node<'t, 'a> {
-    /// The node of token `idx` of `toks` (None if out of range).
-    pub fn new(src: &'a [u8], toks: &'t [Tok], idx: usize) -> Option<Node<'t, 'a>> {
-        toks.get(idx).map(|_| Node { src, toks, idx })
+    /// The node of token `idx` of `toks`, a tape over `src` (None if out of range).
+    pub fn new(src: &'a str, toks: &'t [Tok], idx: usize) -> Option<Node<'t, 'a>> {
+        Node::within(Text::new(src, 0), toks, idx)
+    }
+
+    /// The node of token `idx` of `toks`, whose offsets `text` covers.
+    pub fn within(text: Text<'a>, toks: &'t [Tok], idx: usize) -> Option<Node<'t, 'a>> {
+        toks.get(idx).map(|_| Node { text, toks, idx })
     }
 
     fn tok(&self) -> Tok {
@@ -46,15 +83,12 @@ impl<'t, 'a> Node<'t, 'a> {
     /// or the whole text of a container.
     pub fn raw(&self) -> &'a str {
         let t = self.tok();
-        as_str(self.src.get(t.start as usize..t.end as usize))
+        self.text.slice(t.start as usize, t.end as usize)
     }
 
     /// The raw source bytes of the token (see `raw`).
     pub fn raw_bytes(&self) -> &'a [u8] {
-        let t = self.tok();
-        self.src
-            .get(t.start as usize..t.end as usize)
-            .unwrap_or(&[])
+        self.raw().as_bytes()
     }
 
     pub fn is_str(&self) -> bool {
@@ -105,18 +139,21 @@ impl<'t, 'a> Node<'t, 'a> {
     }
 
     /// The full tape of this node's subtree (its token is index 0 of it), for a reader that must look
-    /// inside an untaped container. The text was validated when the tape holding this node was built,
-    /// so this cannot fail on a tape `parse_value` made; on any other tape it gives `None`.
+    /// inside an untaped container: its offsets refer to `source()`. The text was validated when the
+    /// tape holding this node was built, so this cannot fail on a tape `parse_value` made; on any other
+    /// tape it gives `None`.
     pub fn retape(&self) -> Option<Vec<Tok>> {
         let t = self.tok();
+        let start = (t.start as usize).checked_sub(self.text.base)?;
+        let end = (t.end as usize).checked_sub(self.text.base)?;
         let mut tape = Vec::new();
-        parse_value_fully(self.src, t.start as usize, t.end as usize, &mut tape).ok()?;
+        parse_value_fully(self.text.src.as_bytes(), start, end, &mut tape).ok()?;
         Some(tape)
     }
 
-    /// The source text the tape's offsets refer to.
-    pub fn source(&self) -> &'a [u8] {
-        self.src
+    /// The source text `retape`'s tapes refer to.
+    pub fn source(&self) -> &'a str {
+        self.text.src
     }
 
     /// The compact JSON text of the value (strings keep their quotes and escapes).
@@ -124,10 +161,8 @@ impl<'t, 'a> Node<'t, 'a> {
         let t = self.tok();
         match t.kind {
             Kind::Str | Kind::StrEsc => {
-                let quoted = (t.start as usize)
-                    .checked_sub(1)
-                    .and_then(|s| self.src.get(s..t.end as usize + 1));
-                Cow::Borrowed(as_str(quoted))
+                let start = (t.start as usize).saturating_sub(1);
+                Cow::Borrowed(self.text.slice(start, t.end as usize + 1))
             }
             _ => self.text(),
         }
@@ -179,7 +214,7 @@ impl<'t, 'a> Node<'t, 'a> {
             (0, 0)
         };
         Elements {
-            src: self.src,
+            text: self.text,
             toks: self.toks,
             i,
             end,
@@ -195,17 +230,12 @@ impl<'t, 'a> Node<'t, 'a> {
             (0, 0)
         };
         Members {
-            src: self.src,
+            text: self.text,
             toks: self.toks,
             i,
             end,
         }
     }
-}
-
-/// A validated source slice as `str` (empty if it somehow is not UTF-8).
-fn as_str(b: Option<&[u8]>) -> &str {
-    b.and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
 }
 
 /// Decimal index as Go's `strconv.Atoi` reads it for array steps (leading zeros allowed, no sign).
@@ -221,7 +251,7 @@ fn parse_index(key: &str) -> Option<usize> {
 
 /// Iterator over array elements.
 pub struct Elements<'t, 'a> {
-    src: &'a [u8],
+    text: Text<'a>,
     toks: &'t [Tok],
     i: usize,
     end: usize,
@@ -233,7 +263,7 @@ impl<'t, 'a> Iterator for Elements<'t, 'a> {
         if self.i >= self.end {
             return None;
         }
-        let n = Node::new(self.src, self.toks, self.i)?;
+        let n = Node::within(self.text, self.toks, self.i)?;
         self.i = self.toks.get(self.i).map_or(self.end, |t| t.next as usize);
         Some(n)
     }
@@ -241,7 +271,7 @@ impl<'t, 'a> Iterator for Elements<'t, 'a> {
 
 /// Iterator over object members.
 pub struct Members<'t, 'a> {
-    src: &'a [u8],
+    text: Text<'a>,
     toks: &'t [Tok],
     i: usize,
     end: usize,
@@ -253,8 +283,8 @@ impl<'t, 'a> Iterator for Members<'t, 'a> {
         if self.i + 1 >= self.end {
             return None;
         }
-        let k = Node::new(self.src, self.toks, self.i)?;
-        let v = Node::new(self.src, self.toks, self.i + 1)?;
+        let k = Node::within(self.text, self.toks, self.i)?;
+        let v = Node::within(self.text, self.toks, self.i + 1)?;
         self.i = self
             .toks
             .get(self.i + 1)
@@ -271,7 +301,7 @@ mod tests {
     fn with<R>(s: &str, f: impl FnOnce(Node<'_, '_>) -> R) -> R {
         let mut t = Vec::new();
         parse_value(s.as_bytes(), 0, s.len(), &mut t).unwrap();
-        f(Node::new(s.as_bytes(), &t, 0).unwrap())
+        f(Node::new(s, &t, 0).unwrap())
     }
 
     #[test]

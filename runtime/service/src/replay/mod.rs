@@ -247,7 +247,7 @@ impl<'a> Replayer<'a> {
             None | Some(Format::Audit) => {
                 let mut split = std::mem::take(&mut self.doc_tape);
                 let result = match ingest::split_tape_into(line, self.max_event_size, &mut split) {
-                    Ok(()) => self.eval_split(at, None, line, &split, out, diag),
+                    Ok(text) => self.eval_split(at, None, text, &split, out, diag),
                     // The parser accepts only UTF-8 (strings are checked, anything else outside them is
                     // a syntax error), so only a rejected line needs the check, for its message.
                     Err(_) if std::str::from_utf8(line).is_err() => {
@@ -316,7 +316,7 @@ impl<'a> Replayer<'a> {
             for r in ranges {
                 let doc = line.get(r).unwrap_or_default();
                 match ingest::split_tape(doc, self.max_event_size) {
-                    Ok(split) => self.eval_split(at, None, doc, &split, out, diag)?,
+                    Ok((text, split)) => self.eval_split(at, None, text, &split, out, diag)?,
                     Err(e) if e.msg == ingest::NOT_RECOGNIZED => {
                         match formats::convert(None, doc, self.max_event_size) {
                             Ok(c) => self.eval_converted(at, c, out, diag)?,
@@ -361,7 +361,7 @@ impl<'a> Replayer<'a> {
         }
         for (k, doc) in c.docs.iter().enumerate() {
             match ingest::split_tape(doc, self.max_event_size) {
-                Ok(split) => self.eval_split(at, Some(k + 1), doc, &split, out, diag)?,
+                Ok((text, split)) => self.eval_split(at, Some(k + 1), text, &split, out, diag)?,
                 Err(e) => {
                     *self.stats.records_dropped.entry("not_audit").or_insert(0) += 1;
                     writeln!(
@@ -382,7 +382,7 @@ impl<'a> Replayer<'a> {
         &mut self,
         at: Place<'_>,
         record: Option<usize>,
-        doc: &[u8],
+        doc: &str,
         split: &ingest::DocTape,
         out: &mut dyn Write,
         diag: &mut dyn Write,

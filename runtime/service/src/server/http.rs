@@ -369,7 +369,7 @@ mod tests {
         for (r, &root) in s.events.iter().zip(&s.roots) {
             assert_eq!(&body[r.clone()], EV);
             let ev = kaudit_engine::event::Event::from_tape(
-                body.as_bytes(),
+                body.as_str(),
                 std::borrow::Cow::Borrowed(&s.tape),
                 root,
             )

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use kaudit_engine::alert::AlertFormat;
 use kaudit_engine::engine::{Engine, Plan};
 use kaudit_engine::event::Event;
-use kaudit_engine::json::Tok;
+use kaudit_engine::json::{Text, Tok};
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, Sender};
@@ -337,6 +337,19 @@ impl Pipeline {
     }
 }
 
+/// The text of the job's events: the part of the body from its first event to its last, checked for
+/// UTF-8 here (once per job, not once per value read; the parser already admitted only UTF-8, so this
+/// does not fail on a body the webhook split). A body's jobs check disjoint parts: O(body) in all.
+fn job_text(job: &Job) -> Text<'_> {
+    let span = |i: Option<&usize>| i.and_then(|&r| job.tape.get(r));
+    let (Some(first), Some(last)) = (span(job.events.first()), span(job.events.last())) else {
+        return Text::new("", 0);
+    };
+    let (start, end) = (first.start as usize, last.end as usize);
+    let part = job.body.get(start..end).and_then(kaudit_engine::json::utf8);
+    Text::new(part.unwrap_or_default(), start)
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -361,8 +374,9 @@ impl Worker {
             };
             // Once per job: a reload in the middle of the job applies from the next one.
             let ctx = current(&self.rules);
+            let text = job_text(&job);
             for (k, &root) in job.events.iter().enumerate() {
-                self.eval_one(&ctx, &job, k, root, &mut matches, &mut buf);
+                self.eval_one(&ctx, &job, text, k, root, &mut matches, &mut buf);
                 self.metrics.queue_depth.fetch_sub(1, Relaxed);
                 self.metrics.events_evaluated.fetch_add(1, Relaxed);
             }
@@ -372,17 +386,19 @@ impl Worker {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn eval_one(
         &self,
         ctx: &EvalContext,
         job: &Job,
+        text: Text<'_>,
         k: usize,
         root: usize,
         matches: &mut Vec<usize>,
         buf: &mut Vec<u8>,
     ) {
         let started = Instant::now();
-        let mut ev = match Event::from_tape(&job.body, Cow::Borrowed(&job.tape), root) {
+        let mut ev = match Event::from_tape(text, Cow::Borrowed(&job.tape), root) {
             Ok(ev) => ev,
             Err(e) => {
                 self.metrics.event_dropped(EventDrop::Invalid);

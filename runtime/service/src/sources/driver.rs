@@ -231,10 +231,11 @@ async fn queue_doc(
         stats.dropped("invalid_event", split.invalid);
     }
     // Lag: the newest event time, for sources whose records carry no time of their own.
+    let text = kaudit_engine::json::utf8(&doc).unwrap_or_default();
     if let Some(newest) = split
         .roots
         .iter()
-        .filter_map(|&root| Event::from_tape(&doc, Cow::Borrowed(&split.tape), root).ok())
+        .filter_map(|&root| Event::from_tape(text, Cow::Borrowed(&split.tape), root).ok())
         .filter_map(|ev| ev.time_ns())
         .max()
     {

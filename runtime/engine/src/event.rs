@@ -53,28 +53,32 @@ impl Top {
         Top::from_bytes(k.as_bytes())
     }
 
-    /// Called for every top-level key of every event: dispatch on length and first byte before
-    /// comparing, so that most keys are rejected or matched with one comparison.
+    /// Called for every top-level key of every event: dispatch on length and first byte, then one
+    /// comparison of a fixed-size array (inline, no `memcmp` call).
     fn from_bytes(k: &[u8]) -> Option<Top> {
-        let (top, name): (Top, &[u8]) = match (k.len(), k.first()?) {
-            (4, b'v') => (Top::Verb, b"verb"),
-            (4, b'u') => (Top::User, b"user"),
-            (4, b'k') => (Top::Kind, b"kind"),
-            (5, b's') => (Top::Stage, b"stage"),
-            (5, b'i') => (Top::Items, b"items"),
-            (7, b'a') => (Top::AuditId, b"auditID"),
-            (9, b'o') => (Top::ObjectRef, b"objectRef"),
-            (9, b'u') => (Top::UserAgent, b"userAgent"),
-            (10, b'r') => (Top::RequestUri, b"requestURI"),
-            (11, b'a') => (Top::Annotations, b"annotations"),
-            (13, b'r') => (Top::RequestObject, b"requestObject"),
-            (14, b'r') if k.get(8) == Some(&b'O') => (Top::ResponseObject, b"responseObject"),
-            (14, b'r') => (Top::ResponseStatus, b"responseStatus"),
-            (14, b's') => (Top::StageTimestamp, b"stageTimestamp"),
-            (16, b'i') => (Top::ImpersonatedUser, b"impersonatedUser"),
-            _ => return None,
-        };
-        (k == name).then_some(top)
+        fn is<const N: usize>(k: &[u8], name: &[u8; N], top: Top) -> Option<Top> {
+            <&[u8; N]>::try_from(k)
+                .is_ok_and(|k| k == name)
+                .then_some(top)
+        }
+        match (k.len(), k.first()?) {
+            (4, b'v') => is(k, b"verb", Top::Verb),
+            (4, b'u') => is(k, b"user", Top::User),
+            (4, b'k') => is(k, b"kind", Top::Kind),
+            (5, b's') => is(k, b"stage", Top::Stage),
+            (5, b'i') => is(k, b"items", Top::Items),
+            (7, b'a') => is(k, b"auditID", Top::AuditId),
+            (9, b'o') => is(k, b"objectRef", Top::ObjectRef),
+            (9, b'u') => is(k, b"userAgent", Top::UserAgent),
+            (10, b'r') => is(k, b"requestURI", Top::RequestUri),
+            (11, b'a') => is(k, b"annotations", Top::Annotations),
+            (13, b'r') => is(k, b"requestObject", Top::RequestObject),
+            (14, b'r') if k.get(8) == Some(&b'O') => is(k, b"responseObject", Top::ResponseObject),
+            (14, b'r') => is(k, b"responseStatus", Top::ResponseStatus),
+            (14, b's') => is(k, b"stageTimestamp", Top::StageTimestamp),
+            (16, b'i') => is(k, b"impersonatedUser", Top::ImpersonatedUser),
+            _ => None,
+        }
     }
 }
 

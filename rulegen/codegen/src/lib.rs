@@ -30,7 +30,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use slots::{MacroSlot, Slots};
 
-pub use dispatch::requirements;
+pub use kaudit_frontend::dispatch::requirements;
 
 /// Code generation settings.
 #[derive(Debug, Clone)]

@@ -2,6 +2,7 @@
 //! so that each is extracted or evaluated at most once per event whichever rules need it.
 
 use super::names::{camel_to_snake, ident, snake, Namer};
+pub use kaudit_frontend::dispatch::field_text;
 use kaudit_frontend::ir::{FieldArg, FieldRef};
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
@@ -102,16 +103,6 @@ impl Slots {
                 #(#macro_methods)*
             }
         }
-    }
-}
-
-/// `name` or `name[arg]`, as rule authors write it.
-pub fn field_text(f: &FieldRef) -> String {
-    let name = f.id.info().name;
-    match &f.arg {
-        FieldArg::None => name.to_string(),
-        FieldArg::Index(n) => format!("{name}[{n}]"),
-        FieldArg::Key(k) => format!("{name}[{k}]"),
     }
 }
 

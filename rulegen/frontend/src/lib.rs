@@ -10,6 +10,7 @@ pub mod ast;
 pub mod catalog;
 pub mod cond;
 pub mod diag;
+pub mod dispatch;
 pub mod exceptions;
 pub mod expand;
 pub mod ir;

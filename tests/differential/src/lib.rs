@@ -42,6 +42,9 @@ pub struct Pair {
     pub compiled: &'static dyn Engine,
     pub ruleset: Ruleset,
     pub interp: Interpreter,
+    /// The interpreter without the dispatch both engines share: every rule of a plan evaluated, so a
+    /// wrong dispatch plan cannot hide behind both engines agreeing.
+    pub plain: Interpreter,
 }
 
 /// The conformance folder the build looked at.
@@ -62,15 +65,17 @@ pub fn pair(name: &'static str, compiled: &'static dyn Engine, sources: Sources)
             res.render()
         ),
     };
-    let interp = match Interpreter::new(&ruleset) {
+    let interpreter = || match Interpreter::new(&ruleset) {
         Ok(i) => i,
         Err(e) => panic!("rule set {name}: interpreter: {e}"),
     };
+    let (interp, plain) = (interpreter(), interpreter().without_dispatch());
     Pair {
         name,
         compiled,
         ruleset,
         interp,
+        plain,
     }
 }
 
@@ -118,12 +123,20 @@ pub fn matches(engine: &dyn Engine, ev: &Event<'_>, plan: &Plan) -> Vec<usize> {
     hits
 }
 
-/// Compares both engines of `pair` on one event under every plan; `Err` describes the first difference.
+/// Compares both engines of `pair` on one event under every plan, and each with the plain interpreter;
+/// `Err` describes the first difference.
 pub fn compare(pair: &Pair, plans: &[Plan], ev: &Event<'_>) -> Result<usize, String> {
     let mut alerts = 0;
     for plan in plans {
         let a = matches(pair.compiled, ev, plan);
         let b = matches(&pair.interp, ev, plan);
+        let plain = matches(&pair.plain, ev, plan);
+        if b != plain {
+            return Err(format!(
+                "rule set {}: {:?} plan: the interpreter's dispatch changed the result: {b:?} != {plain:?} without it",
+                pair.name, plan.matching
+            ));
+        }
         if a != b {
             let names = |v: &[usize]| -> Vec<String> {
                 v.iter()

@@ -1,8 +1,11 @@
 //! The rule interpreter: evaluates the resolved IR directly. It runs rules loaded at run time (`replay -r`)
 //! and is the oracle the compiled engine is tested against, so it favours plain, obviously-correct
 //! evaluation: n-ary `and`/`or` with short-circuit, macros memoised per event, operators from `ops`.
+//! Its one shortcut is the dispatch both engines share (`dispatch`): rules whose required verb,
+//! resource, ... the event lacks are not run. `without_dispatch` turns it off for the oracle.
 
 pub mod compile;
+pub mod dispatch;
 pub mod value;
 
 use crate::engine::{Engine, Plan, RuleMatching, RuleMeta};
@@ -58,6 +61,8 @@ pub struct Interpreter {
     /// Condition per rule (same index as `rules`); `None` for rules of other sources.
     conds: Vec<Option<Node>>,
     macros: Vec<Node>,
+    /// `None`: every rule of the plan is evaluated.
+    dispatch: Option<dispatch::Candidates>,
 }
 
 impl Interpreter {
@@ -97,7 +102,15 @@ impl Interpreter {
             rules,
             conds,
             macros,
+            dispatch: Some(dispatch::Candidates::new(ruleset)),
         })
+    }
+
+    /// The same interpreter evaluating every rule of a plan, skipping none: the plain oracle the
+    /// dispatch is tested against (it must never change a result, only the time spent).
+    pub fn without_dispatch(mut self) -> Interpreter {
+        self.dispatch = None;
+        self
     }
 
     /// Whether rule `idx` matches `ev` (false for unknown indices and rules without a condition).
@@ -155,10 +168,14 @@ impl Engine for Interpreter {
 
     fn eval(&self, ev: &Event<'_>, plan: &Plan, on_match: &mut dyn FnMut(usize)) {
         let mut sc = Scratch::new(self.macros.len());
+        let candidates = self.dispatch.as_ref().map(|d| d.of(ev, &mut sc.lhs));
         for &i in &plan.order {
             let Some(Some(node)) = self.conds.get(i) else {
                 continue;
             };
+            if candidates.as_ref().is_some_and(|c| !dispatch::has(c, i)) {
+                continue;
+            }
             if self.eval_node(node, ev, &mut sc) {
                 on_match(i);
                 if plan.matching == RuleMatching::First {

@@ -208,3 +208,64 @@ fn getopt_transformer() {
     let texts: Vec<&str> = out.iter().filter_map(crate::value::Val::as_str).collect();
     assert_eq!(texts, ["n", "t", "web", "?"]);
 }
+
+#[test]
+fn dispatch_skips_only_rules_that_cannot_match() {
+    let rules = [
+        rule(
+            "create_pods",
+            "ka.verb = create and ka.target.resource = pods",
+        ),
+        rule("get_or_list", "ka.verb in (get, list)"),
+        rule(
+            "either",
+            "(ka.verb = create and ka.user.name = Alice) or (ka.verb = create)",
+        ),
+        rule("no_requirement", "ka.user.name = Alice"),
+        rule("negated", "not ka.verb = get"),
+    ]
+    .concat();
+    let res = kaudit_frontend::load::load_sources(&[("rules.yaml", rules.as_str())]);
+    let ruleset = res.ruleset.expect("rules load");
+    let d = super::dispatch::Candidates::new(&ruleset);
+    let with = Interpreter::new(&ruleset).unwrap();
+    let plain = Interpreter::new(&ruleset).unwrap().without_dispatch();
+    let plan = Plan::new(with.rules(), RuleMatching::All, Priority::Debug);
+    let verbs = [
+        r#""create""#,
+        r#""get""#,
+        r#""list""#,
+        r#""patch""#,
+        "null",
+        r#"["get"]"#,
+    ];
+    for verb in verbs {
+        let text = EV.replace(r#""create""#, verb);
+        let ev = Event::parse(text.as_bytes()).unwrap();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        with.eval(&ev, &plan, &mut |i| a.push(i));
+        plain.eval(&ev, &plan, &mut |i| b.push(i));
+        assert_eq!(a, b, "verb {verb}");
+        let kept: Vec<usize> = (0..5)
+            .filter(|&i| super::dispatch::has(&d.of(&ev, &mut Default::default()), i))
+            .collect();
+        // Every rule that matches was kept; the rules requiring nothing of the verb always are.
+        assert!(b.iter().all(|i| kept.contains(i)), "verb {verb}: {kept:?}");
+        assert!(
+            kept.contains(&3) && kept.contains(&4),
+            "verb {verb}: {kept:?}"
+        );
+        match verb {
+            r#""create""# => assert_eq!(kept, [0, 2, 3, 4]),
+            r#""patch""# | "null" => assert_eq!(kept, [3, 4], "no rule requires it"),
+            _ => {}
+        }
+    }
+    // A missing verb keeps only the rules requiring nothing of it.
+    let text = EV.replace(r#""verb":"create","#, "");
+    let ev = Event::parse(text.as_bytes()).unwrap();
+    let kept: Vec<usize> = (0..5)
+        .filter(|&i| super::dispatch::has(&d.of(&ev, &mut Default::default()), i))
+        .collect();
+    assert_eq!(kept, [3, 4]);
+}

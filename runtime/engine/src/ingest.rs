@@ -130,6 +130,9 @@ pub fn split_tape_into<'d>(
 pub struct SplitBody {
     pub tape: Vec<Tok>,
     pub roots: Vec<usize>,
+    /// The index of each event (parallel to `roots`): a worker views the event with
+    /// `Event::from_index` without indexing it again.
+    pub index: Vec<EventIndex>,
     pub events: Vec<std::ops::Range<usize>>,
     pub oversized: u64,
     pub invalid: u64,
@@ -157,6 +160,7 @@ pub fn split_body(body: &[u8], max_event: usize) -> Result<SplitBody, String> {
     Ok(SplitBody {
         tape: split.tape,
         roots: split.roots,
+        index: split.index,
         events,
         oversized,
         invalid: split.dropped.len() as u64 - oversized,

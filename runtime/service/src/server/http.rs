@@ -268,7 +268,7 @@ async fn audit(req: Request<Incoming>, state: &AppState, conn: &ConnInfo) -> Res
     }
     match state
         .pipeline
-        .submit(body, split.tape, split.roots, Some(budget))
+        .submit(body, split.tape, split.index, Some(budget))
     {
         Ok(()) => {
             state.metrics.requests_accepted.fetch_add(1, Relaxed);

@@ -19,7 +19,7 @@ use crate::sources::handoff::Handoff;
 use bytes::Bytes;
 use kaudit_engine::alert::AlertFormat;
 use kaudit_engine::engine::{Engine, Plan};
-use kaudit_engine::event::Event;
+use kaudit_engine::event::{Event, EventIndex};
 use kaudit_engine::json::{Text, Tok};
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -42,8 +42,8 @@ struct Job {
     body: Bytes,
     /// The tape the webhook built for the whole body (shared by the body's jobs).
     tape: Arc<Vec<Tok>>,
-    /// Tape index of each event's object.
-    events: Vec<usize>,
+    /// Each event's index (its object's token, top-level members and time), computed by the split.
+    events: Vec<EventIndex>,
     /// `evt.num` of the first event.
     first_num: u64,
     /// Queue room held until the job is done.
@@ -165,13 +165,13 @@ impl Pipeline {
     }
 
     /// Queues every event of `body` or none of them. `tape` is the body's tape (from the webhook's one
-    /// parse) and `events` the tape indexes of the events' objects: workers do not parse again. `bytes`
+    /// parse) and `events` the events' indexes on it: workers neither parse nor index again. `bytes`
     /// (the body's reservation in the byte budget) is released when the last of its events is evaluated.
     pub fn submit(
         &self,
         body: Bytes,
         tape: Vec<Tok>,
-        events: Vec<usize>,
+        events: Vec<EventIndex>,
         bytes: Option<BodyBytes>,
     ) -> Result<(), Refusal> {
         if events.is_empty() {
@@ -201,7 +201,7 @@ impl Pipeline {
         &self,
         body: Bytes,
         tape: Vec<Tok>,
-        events: Vec<usize>,
+        events: Vec<EventIndex>,
         done: Arc<Completion>,
     ) -> Result<(), Refusal> {
         if events.is_empty() {
@@ -237,7 +237,7 @@ impl Pipeline {
         room: OwnedSemaphorePermit,
         body: Bytes,
         tape: Vec<Tok>,
-        events: Vec<usize>,
+        events: Vec<EventIndex>,
         held: Held,
     ) -> Result<(), Refusal> {
         let Held { bytes, done } = held;
@@ -341,7 +341,7 @@ impl Pipeline {
 /// UTF-8 here (once per job, not once per value read; the parser already admitted only UTF-8, so this
 /// does not fail on a body the webhook split). A body's jobs check disjoint parts: O(body) in all.
 fn job_text(job: &Job) -> Text<'_> {
-    let span = |i: Option<&usize>| i.and_then(|&r| job.tape.get(r));
+    let span = |i: Option<&EventIndex>| i.and_then(|ix| job.tape.get(ix.root()));
     let (Some(first), Some(last)) = (span(job.events.first()), span(job.events.last())) else {
         return Text::new("", 0);
     };
@@ -375,8 +375,8 @@ impl Worker {
             // Once per job: a reload in the middle of the job applies from the next one.
             let ctx = current(&self.rules);
             let text = job_text(&job);
-            for (k, &root) in job.events.iter().enumerate() {
-                self.eval_one(&ctx, &job, text, k, root, &mut matches, &mut buf);
+            for (k, &ix) in job.events.iter().enumerate() {
+                self.eval_one(&ctx, &job, text, k, ix, &mut matches, &mut buf);
                 self.metrics.queue_depth.fetch_sub(1, Relaxed);
                 self.metrics.events_evaluated.fetch_add(1, Relaxed);
             }
@@ -393,19 +393,12 @@ impl Worker {
         job: &Job,
         text: Text<'_>,
         k: usize,
-        root: usize,
+        ix: EventIndex,
         matches: &mut Vec<usize>,
         buf: &mut Vec<u8>,
     ) {
         let started = Instant::now();
-        let mut ev = match Event::from_tape(text, Cow::Borrowed(&job.tape), root) {
-            Ok(ev) => ev,
-            Err(e) => {
-                self.metrics.event_dropped(EventDrop::Invalid);
-                limited!(INVALID_EVENT, warn, error = %e, "invalid audit event dropped");
-                return;
-            }
-        };
+        let mut ev = Event::from_index(text, Cow::Borrowed(&job.tape), ix);
         let Some(time_ns) = ev.time_ns() else {
             self.metrics.event_dropped(EventDrop::Invalid);
             limited!(

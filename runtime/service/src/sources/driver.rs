@@ -7,8 +7,6 @@ use super::{Next, Source};
 use crate::server::http::{self, AppState};
 use crate::server::metrics::EventDrop;
 use bytes::Bytes;
-use kaudit_engine::event::Event;
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
@@ -231,14 +229,7 @@ async fn queue_doc(
         stats.dropped("invalid_event", split.invalid);
     }
     // Lag: the newest event time, for sources whose records carry no time of their own.
-    let text = kaudit_engine::json::utf8(&doc).unwrap_or_default();
-    if let Some(newest) = split
-        .roots
-        .iter()
-        .filter_map(|&root| Event::from_tape(text, Cow::Borrowed(&split.tape), root).ok())
-        .filter_map(|ev| ev.time_ns())
-        .max()
-    {
+    if let Some(newest) = split.index.iter().filter_map(|ix| ix.time_ns()).max() {
         stats.saw_record_time(newest);
     }
     let n = split.roots.len() as u64;
@@ -246,7 +237,7 @@ async fn queue_doc(
         .fetch_add(n + split.oversized + split.invalid, Relaxed);
     match state
         .pipeline
-        .submit_waiting(doc, split.tape, split.roots, done.clone())
+        .submit_waiting(doc, split.tape, split.index, done.clone())
         .await
     {
         Ok(()) => {

@@ -30,8 +30,6 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use slots::{MacroSlot, Slots};
 
-pub use kaudit_frontend::dispatch::requirements;
-
 /// Code generation settings.
 #[derive(Debug, Clone)]
 pub struct Options {

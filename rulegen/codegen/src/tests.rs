@@ -3,6 +3,7 @@
 use super::*;
 use kaudit_frontend::ast::{CmpOp, Modifier, Transformer};
 use kaudit_frontend::catalog::FieldId;
+use kaudit_frontend::dispatch::requirements;
 use kaudit_frontend::ir::{
     Check, Cond, FieldArg, FieldRef, Macro, Output, Priority, Rhs, Rule, TArg, ValueExpr,
 };

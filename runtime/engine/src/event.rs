@@ -399,16 +399,22 @@ mod tests {
         );
     }
 
-    #[test]
-    fn events_over_a_shared_tape_read_like_parsed_ones() {
-        let doc = format!("[{EV}, {{\"auditID\":\"b\"}}]");
+    /// The tape of a JSON array and the token index of each of its elements.
+    fn array_tape(doc: &str) -> (Vec<Tok>, Vec<usize>) {
         let mut tape = Vec::new();
         json::parse_value(doc.as_bytes(), 0, doc.len(), &mut tape).unwrap();
-        let roots: Vec<usize> = Node::new(&doc, &tape, 0)
+        let roots = Node::new(doc, &tape, 0)
             .unwrap()
             .elements()
             .map(|n| n.index())
             .collect();
+        (tape, roots)
+    }
+
+    #[test]
+    fn events_over_a_shared_tape_read_like_parsed_ones() {
+        let doc = format!("[{EV}, {{\"auditID\":\"b\"}}]");
+        let (tape, roots) = array_tape(&doc);
         let a = Event::from_tape(doc.as_str(), Cow::Borrowed(&tape), roots[0]).unwrap();
         assert_eq!(a.raw(), EV.as_bytes());
         assert_eq!(a.top(Top::Verb).unwrap().text(), "get");
@@ -433,13 +439,7 @@ mod tests {
         // A worker holds only the part of a body from its first event to its last (`Text`): the
         // tape's offsets stay those of the body.
         let doc = format!("[{{\"auditID\":\"é\"}}, {EV}]");
-        let mut tape = Vec::new();
-        json::parse_value(doc.as_bytes(), 0, doc.len(), &mut tape).unwrap();
-        let roots: Vec<usize> = Node::new(&doc, &tape, 0)
-            .unwrap()
-            .elements()
-            .map(|n| n.index())
-            .collect();
+        let (tape, roots) = array_tape(&doc);
         let start = tape[roots[1]].start as usize;
         let part = Text::new(&doc[start..], start);
         let ev = Event::from_tape(part, Cow::Borrowed(&tape), roots[1]).unwrap();

@@ -170,17 +170,26 @@ impl<'t, 'a> Node<'t, 'a> {
 
     /// Whether this is a string node equal to `s` (after unescaping).
     pub fn str_eq(&self, s: &str) -> bool {
-        match self.kind() {
-            Kind::Str => self.raw_bytes() == s.as_bytes(),
-            Kind::StrEsc => unescape(self.raw()) == s,
+        self.tok_str_eq(self.tok(), s)
+    }
+
+    /// Whether token `t` (of this node's tape) is a string equal to `s`: a plain string's length comes
+    /// from its token, so most unequal keys cost no byte comparison.
+    #[inline]
+    fn tok_str_eq(&self, t: Tok, s: &str) -> bool {
+        match t.kind {
+            Kind::Str => {
+                t.end.saturating_sub(t.start) as usize == s.len()
+                    && self.text.slice(t.start as usize, t.end as usize) == s
+            }
+            Kind::StrEsc => unescape(self.text.slice(t.start as usize, t.end as usize)) == s,
             _ => false,
         }
     }
 
     /// The value of the first member named `key` of an object node.
     ///
-    /// The hot step of every field path: walks the tape directly and compares a plain key's length
-    /// (from its token) before its bytes, so most members cost two loads and a compare.
+    /// The hot step of every field path: walks the tape directly (`tok_str_eq` on each key).
     pub fn get(&self, key: &str) -> Option<Node<'t, 'a>> {
         let t = self.tok();
         if t.kind != Kind::Obj {
@@ -188,16 +197,7 @@ impl<'t, 'a> Node<'t, 'a> {
         }
         let (mut i, end) = (self.idx + 1, t.next as usize);
         while i + 1 < end {
-            let k = self.toks.get(i)?;
-            let found = match k.kind {
-                Kind::Str => {
-                    k.end.saturating_sub(k.start) as usize == key.len()
-                        && self.text.slice(k.start as usize, k.end as usize) == key
-                }
-                Kind::StrEsc => unescape(self.text.slice(k.start as usize, k.end as usize)) == key,
-                _ => false,
-            };
-            if found {
+            if self.tok_str_eq(*self.toks.get(i)?, key) {
                 return Node::within(self.text, self.toks, i + 1);
             }
             i = self.toks.get(i + 1)?.next as usize;

@@ -376,7 +376,9 @@ impl Worker {
             let ctx = current(&self.rules);
             let text = job_text(&job);
             for (k, &ix) in job.events.iter().enumerate() {
-                self.eval_one(&ctx, &job, text, k, ix, &mut matches, &mut buf);
+                let mut ev = Event::from_index(text, Cow::Borrowed(&job.tape), ix);
+                ev.set_num(job.first_num + k as u64);
+                self.eval_one(&ctx, ev, &mut matches, &mut buf);
                 self.metrics.queue_depth.fetch_sub(1, Relaxed);
                 self.metrics.events_evaluated.fetch_add(1, Relaxed);
             }
@@ -386,19 +388,14 @@ impl Worker {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn eval_one(
         &self,
         ctx: &EvalContext,
-        job: &Job,
-        text: Text<'_>,
-        k: usize,
-        ix: EventIndex,
+        mut ev: Event<'_>,
         matches: &mut Vec<usize>,
         buf: &mut Vec<u8>,
     ) {
         let started = Instant::now();
-        let mut ev = Event::from_index(text, Cow::Borrowed(&job.tape), ix);
         let Some(time_ns) = ev.time_ns() else {
             self.metrics.event_dropped(EventDrop::Invalid);
             limited!(
@@ -408,7 +405,6 @@ impl Worker {
             );
             return;
         };
-        ev.set_num(job.first_num + k as u64);
         let first = match self
             .first_time
             .compare_exchange(0, time_ns, Relaxed, Relaxed)

@@ -98,7 +98,9 @@ impl<'r, 'e, 'f> Memo<'r, 'e, 'f> {
 
     /// Appends the values of `expr` to `out` (evaluating it the first time only).
     fn eval(&mut self, expr: &'r ValueExpr, out: &mut Values<'e>) {
-        if let Some((_, v)) = self.seen.iter().find(|(e, _)| *e == expr) {
+        // Mostly the very same expression (one field named twice), so compare addresses first.
+        let same = |e: &&'r ValueExpr| std::ptr::eq(*e, expr) || *e == expr;
+        if let Some((_, v)) = self.seen.iter().find(|(e, _)| same(e)) {
             out.extend(v.iter().cloned());
             return;
         }

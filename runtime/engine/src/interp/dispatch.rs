@@ -7,10 +7,10 @@ use super::value::eval_value;
 use crate::compiled::{key, Key};
 use crate::event::Event;
 use crate::value::Values;
+use foldhash::HashMap;
 use kaudit_frontend::dispatch::plan;
 use kaudit_frontend::ir::{Ruleset, ValueExpr};
 use smallvec::SmallVec;
-use std::collections::HashMap;
 
 /// A rule bitset (bit `i` = rule `i`); four words hold 256 rules without allocating.
 pub type Mask = SmallVec<[u64; 4]>;

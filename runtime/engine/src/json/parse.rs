@@ -9,6 +9,13 @@
 //! half of a stored object, read by no field) is validated exactly like any other value but only its
 //! container token goes on the tape, marked `untaped`, with no children. A reader that must look inside
 //! (only `json.value` pointers can) tapes that one subtree on demand (`Node::retape`).
+//!
+//! Code layout is part of the speed: audit events hold a token every dozen bytes, so the cost per token
+//! (calls, returned tuples, error-building code in the hot loop) outweighs the byte scanning. Everything a
+//! token needs is inlined into the two recursive functions, `object` and `array`, and every error is built
+//! in one cold function: 1.28-1.36x the speed of the same code left to the compiler's inlining
+//! (bench/README.md, "issue 14, fourth pass"; a SIMD structural pass and a loop-with-a-stack variant were
+//! measured there too, and were slower on audit events).
 
 use super::swar;
 
@@ -148,6 +155,9 @@ fn parse_with(
 }
 
 impl Parser<'_, '_> {
+    /// Every error path ends here: kept out of the hot loops (see the module notes).
+    #[cold]
+    #[inline(never)]
     fn err(&self, msg: &'static str) -> ParseError {
         ParseError {
             offset: self.pos,
@@ -187,6 +197,7 @@ impl Parser<'_, '_> {
 
     /// The value of a member whose key token is `tape[key]`: untaped when the key is one of
     /// `UNTAPED_MEMBERS` and the value a container, else parsed as usual.
+    #[inline(always)]
     fn member_value(&mut self, key: Option<(usize, usize)>, depth: u32) -> Result<(), ParseError> {
         let untaped = self.quiet == 0
             && matches!(self.peek(), Some(b'{' | b'['))
@@ -217,6 +228,7 @@ impl Parser<'_, '_> {
         Ok(())
     }
 
+    #[inline(always)]
     fn value(&mut self, depth: u32) -> Result<(), ParseError> {
         match self.peek() {
             Some(b'{') => self.object(depth),
@@ -240,6 +252,7 @@ impl Parser<'_, '_> {
         }
     }
 
+    #[inline(always)]
     fn literal(&mut self, word: &'static [u8], kind: Kind) -> Result<(), ParseError> {
         if self.src.get(self.pos..self.pos + word.len()) == Some(word) {
             let s = self.pos;
@@ -251,6 +264,7 @@ impl Parser<'_, '_> {
         }
     }
 
+    #[inline(always)]
     fn digits(&mut self) -> usize {
         let s = self.pos;
         while let Some(b'0'..=b'9') = self.peek() {
@@ -259,6 +273,7 @@ impl Parser<'_, '_> {
         self.pos - s
     }
 
+    #[inline(always)]
     fn number(&mut self) -> Result<(), ParseError> {
         if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -290,6 +305,7 @@ impl Parser<'_, '_> {
 
     /// Scans a string at `pos` (on the opening quote); returns its content range and whether it has escapes.
     /// Raw control characters are tolerated, as the upstream parser does.
+    #[inline(always)]
     fn string(&mut self) -> Result<(usize, usize, bool), ParseError> {
         self.pos += 1;
         let start = self.pos;
@@ -336,6 +352,7 @@ impl Parser<'_, '_> {
         }
     }
 
+    #[inline(never)]
     fn object(&mut self, depth: u32) -> Result<(), ParseError> {
         if depth >= MAX_DEPTH {
             return Err(self.err("nesting too deep"));
@@ -382,6 +399,7 @@ impl Parser<'_, '_> {
         Ok(())
     }
 
+    #[inline(never)]
     fn array(&mut self, depth: u32) -> Result<(), ParseError> {
         if depth >= MAX_DEPTH {
             return Err(self.err("nesting too deep"));
@@ -415,6 +433,7 @@ impl Parser<'_, '_> {
         Ok(())
     }
 
+    #[inline(always)]
     fn close(&mut self, at: usize, blanks_before: usize) {
         if self.quiet > 0 {
             return;

@@ -1,6 +1,7 @@
 //! `StrSet`: the literal set of `in`/`intersects`, hashed when large enough to pay off.
 
-use std::collections::HashSet;
+// Keys are the rule's literals (events only look up), so no flooding-resistant hash is needed.
+use foldhash::HashSet;
 
 /// Below this size a linear scan beats hashing.
 const LINEAR_MAX: usize = 8;

@@ -15,7 +15,9 @@
 //! token needs is inlined into the two recursive functions, `object` and `array`, and every error is built
 //! in one cold function: 1.28-1.36x the speed of the same code left to the compiler's inlining
 //! (bench/README.md, "issue 14, fourth pass"; a SIMD structural pass and a loop-with-a-stack variant were
-//! measured there too, and were slower on audit events).
+//! measured there too, and were slower on audit events). Only optimised builds inline this way: without
+//! optimisation every inlined local keeps its own stack slot, and `object`'s frame grew enough for the
+//! 512 levels of nesting the parser accepts to overflow a test thread's stack.
 
 use super::swar;
 
@@ -197,7 +199,7 @@ impl Parser<'_, '_> {
 
     /// The value of a member whose key token is `tape[key]`: untaped when the key is one of
     /// `UNTAPED_MEMBERS` and the value a container, else parsed as usual.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn member_value(&mut self, key: Option<(usize, usize)>, depth: u32) -> Result<(), ParseError> {
         let untaped = self.quiet == 0
             && matches!(self.peek(), Some(b'{' | b'['))
@@ -228,7 +230,7 @@ impl Parser<'_, '_> {
         Ok(())
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn value(&mut self, depth: u32) -> Result<(), ParseError> {
         match self.peek() {
             Some(b'{') => self.object(depth),
@@ -252,7 +254,7 @@ impl Parser<'_, '_> {
         }
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn literal(&mut self, word: &'static [u8], kind: Kind) -> Result<(), ParseError> {
         if self.src.get(self.pos..self.pos + word.len()) == Some(word) {
             let s = self.pos;
@@ -264,7 +266,7 @@ impl Parser<'_, '_> {
         }
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn digits(&mut self) -> usize {
         let s = self.pos;
         while let Some(b'0'..=b'9') = self.peek() {
@@ -273,7 +275,7 @@ impl Parser<'_, '_> {
         self.pos - s
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn number(&mut self) -> Result<(), ParseError> {
         if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -305,7 +307,7 @@ impl Parser<'_, '_> {
 
     /// Scans a string at `pos` (on the opening quote); returns its content range and whether it has escapes.
     /// Raw control characters are tolerated, as the upstream parser does.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn string(&mut self) -> Result<(usize, usize, bool), ParseError> {
         self.pos += 1;
         let start = self.pos;
@@ -433,7 +435,7 @@ impl Parser<'_, '_> {
         Ok(())
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn close(&mut self, at: usize, blanks_before: usize) {
         if self.quiet > 0 {
             return;
@@ -575,5 +577,11 @@ mod tests {
     fn deep_nesting_is_an_error_not_a_crash() {
         let deep = "[".repeat(100_000);
         assert!(tape(&deep).is_err());
+        // Objects too, and at the limit itself (on the 2 MiB stack of a test thread, which is also the
+        // stack of tokio's and of the replay's threads).
+        let nested = |n: usize| format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
+        assert_eq!(tape(&nested(100_000)).unwrap_err().msg, "nesting too deep");
+        assert_eq!(tape(&nested(513)).unwrap_err().msg, "nesting too deep");
+        assert!(tape(&nested(512)).is_ok());
     }
 }

@@ -39,7 +39,7 @@ pub fn webhook_body(data: &[u8]) {
         let Ok(split) = kaudit_service::server::http::split(data, max) else {
             continue;
         };
-        for range in split.events {
+        for range in split.ranges() {
             let raw = data
                 .get(range)
                 .expect("the splitter's ranges lie inside the body");

@@ -46,16 +46,15 @@ pub struct Split<'d> {
     pub dropped: Vec<IngestError>,
 }
 
-/// A document parsed once: the tape of the whole document, the tape index of every accepted event's
-/// object (`Event::from_tape(doc, tape, root)` reads it without parsing again), and the events dropped
+/// A document parsed once: the tape of the whole document, the index of every accepted event (its
+/// object's token, top-level members and time; `DocTape::events` reads it without parsing again), and the events dropped
 /// individually. A replayer keeps one and refills it for every document (`split_tape_into`), so the
 /// buffers are allocated once.
 #[derive(Debug, Default)]
 pub struct DocTape {
     pub tape: Vec<Tok>,
-    pub roots: Vec<usize>,
     pub dropped: Vec<IngestError>,
-    /// The index of each accepted event (parallel to `roots`), computed by the checks.
+    /// The index of each accepted event, computed by the checks.
     index: Vec<EventIndex>,
 }
 
@@ -85,7 +84,6 @@ pub fn split_tape_into<'d>(
     max_event_size: usize,
     out: &mut DocTape,
 ) -> Result<&'d str, IngestError> {
-    out.roots.clear();
     out.dropped.clear();
     out.index.clear();
     let (doc, pieces) = pieces_into(doc, &mut out.tape)?;
@@ -96,10 +94,7 @@ pub fn split_tape_into<'d>(
                 Ok(ix) => {
                     let ev = Event::from_index(doc, Cow::Borrowed(tape), ix);
                     match check(&ev) {
-                        Ok(()) if ev.compact_len() <= max_event_size => {
-                            out.roots.push(root);
-                            out.index.push(ix);
-                        }
+                        Ok(()) if ev.compact_len() <= max_event_size => out.index.push(ix),
                         Ok(()) => out.dropped.push(IngestError {
                             offset: ev_offset(tape, root),
                             msg: format!("{TOO_LARGE_PREFIX}: size={}", ev.compact_len()),
@@ -124,34 +119,34 @@ pub fn split_tape_into<'d>(
     Ok(doc)
 }
 
-/// A body split for the pipeline: the tape of the whole body (parsed once), the tape index and byte
-/// range of each acceptable event, and the events dropped on their own (counted by cause).
+/// A body split for the pipeline: the tape of the whole body (parsed once), the index of each acceptable
+/// event, and the events dropped on their own (counted by cause).
 #[derive(Debug, Default)]
 pub struct SplitBody {
     pub tape: Vec<Tok>,
-    pub roots: Vec<usize>,
-    /// The index of each event (parallel to `roots`): a worker views the event with
-    /// `Event::from_index` without indexing it again.
+    /// The index of each event: a worker views the event with `Event::from_index` without parsing or
+    /// indexing it again.
     pub index: Vec<EventIndex>,
-    pub events: Vec<std::ops::Range<usize>>,
     pub oversized: u64,
     pub invalid: u64,
     pub dropped: Vec<IngestError>,
 }
 
-/// Splits a body into events by the rules of [`split_tape`], keeping each event's byte range so a
-/// worker can evaluate it from the same tape. `Err` = the whole body is bad.
+impl SplitBody {
+    /// The byte range of each event's object in the body, in order.
+    pub fn ranges(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        self.index.iter().map(|ix| {
+            self.tape
+                .get(ix.root())
+                .map_or(0..0, |t| t.start as usize..t.end as usize)
+        })
+    }
+}
+
+/// Splits a body into events by the rules of [`split_tape`], keeping each event's index so a worker can
+/// evaluate it from the same tape. `Err` = the whole body is bad.
 pub fn split_body(body: &[u8], max_event: usize) -> Result<SplitBody, String> {
     let (_, split) = split_tape(body, max_event).map_err(|e| e.to_string())?;
-    let mut events = Vec::with_capacity(split.roots.len());
-    for &root in &split.roots {
-        match split.tape.get(root) {
-            Some(t) if body.get(t.start as usize..t.end as usize).is_some() => {
-                events.push(t.start as usize..t.end as usize)
-            }
-            _ => return Err("internal: event outside the body".into()),
-        }
-    }
     let oversized = split
         .dropped
         .iter()
@@ -159,9 +154,7 @@ pub fn split_body(body: &[u8], max_event: usize) -> Result<SplitBody, String> {
         .count() as u64;
     Ok(SplitBody {
         tape: split.tape,
-        roots: split.roots,
         index: split.index,
-        events,
         oversized,
         invalid: split.dropped.len() as u64 - oversized,
         dropped: split.dropped,
@@ -173,13 +166,12 @@ pub fn split_body(body: &[u8], max_event: usize) -> Result<SplitBody, String> {
 /// `Err` drops the whole document. Callers that evaluate in place use [`split_tape`] and
 /// [`DocTape::events`] instead, which copy nothing.
 pub fn split_document(doc: &[u8], max_event_size: usize) -> Result<Split<'_>, IngestError> {
-    let mut t = DocTape::default();
-    let doc = split_tape_into(doc, max_event_size, &mut t)?;
+    let (doc, t) = split_tape(doc, max_event_size)?;
     let mut split = Split {
-        events: Vec::with_capacity(t.roots.len()),
+        events: Vec::with_capacity(t.index.len()),
         dropped: t.dropped,
     };
-    for &root in &t.roots {
+    for root in t.index.iter().map(EventIndex::root) {
         let Some(sub) = subtree(&t.tape, root) else {
             continue;
         };

@@ -441,7 +441,7 @@ fn check_text(text: &[u8]) -> bool {
             }
         }
         if let Ok(s) = split_body(body, DEFAULT_MAX_EVENT_SIZE) {
-            for r in s.events {
+            for r in s.ranges() {
                 let raw = body.get(r).expect("webhook split range inside the body");
                 assert!(
                     Event::parse(raw).is_ok(),

@@ -184,7 +184,8 @@ fn read_chunks(
         let mut bytes = Vec::with_capacity(chunk_bytes + (chunk_bytes >> 3));
         bytes.append(&mut partial);
         let mut eof = false;
-        let mut has_break = memchr::memchr(b'\n', &bytes).is_some();
+        // The carried partial line holds no line break (it is what follows the last one).
+        let mut has_break = false;
         // Fill to the chunk size, then on until the chunk holds a line break. `read_to_end` reads
         // into the chunk's spare capacity (without zeroing it), mostly straight from the file.
         while bytes.len() < chunk_bytes || !has_break {

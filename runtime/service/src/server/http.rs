@@ -255,7 +255,7 @@ async fn audit(req: Request<Incoming>, state: &AppState, conn: &ConnInfo) -> Res
         }
         return over_budget(state, conn, why);
     }
-    let (n, oversized, invalid) = (split.events.len() as u64, split.oversized, split.invalid);
+    let (n, oversized, invalid) = (split.index.len() as u64, split.oversized, split.invalid);
     state
         .metrics
         .events_received
@@ -365,13 +365,13 @@ mod tests {
         let no_time = r#"{"kind":"Event","verb":"get"}"#;
         let body = format!(r#"{{"kind":"EventList","items":[{EV}, {big}, {no_time}, {EV}]}}"#);
         let s = split(body.as_bytes(), 150).unwrap();
-        assert_eq!(s.events.len(), 2);
-        for (r, &root) in s.events.iter().zip(&s.roots) {
-            assert_eq!(&body[r.clone()], EV);
+        assert_eq!(s.index.len(), 2);
+        for (r, ix) in s.ranges().zip(&s.index) {
+            assert_eq!(&body[r], EV);
             let ev = kaudit_engine::event::Event::from_tape(
                 body.as_str(),
                 std::borrow::Cow::Borrowed(&s.tape),
-                root,
+                ix.root(),
             )
             .unwrap();
             assert_eq!(ev.raw(), EV.as_bytes(), "the tape is the body's");

@@ -232,7 +232,7 @@ async fn queue_doc(
     if let Some(newest) = split.index.iter().filter_map(|ix| ix.time_ns()).max() {
         stats.saw_record_time(newest);
     }
-    let n = split.roots.len() as u64;
+    let n = split.index.len() as u64;
     m.events_received
         .fetch_add(n + split.oversized + split.invalid, Relaxed);
     match state

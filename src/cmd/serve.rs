@@ -98,11 +98,11 @@ fn reload_watch(args: &Args, rule_files: &[PathBuf], cfg: &ServeConfig) -> Optio
         };
         Ok(context(engine, &cfg))
     };
-    Some(reload::Watch {
+    Some(reload::Watch::new(
         files,
-        poll: std::time::Duration::from_secs(1),
-        build: Box::new(build),
-    })
+        std::time::Duration::from_secs(1),
+        Box::new(build),
+    ))
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -126,6 +126,8 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         args.rules.clone()
     };
+    // Before the rule files are read: an edit made while kaudit starts then reloads.
+    let watch = reload_watch(&args, &rule_files, &cfg);
     let engine = if rule_files.is_empty() {
         crate::engine::compiled_arc()
     } else {
@@ -139,7 +141,6 @@ pub fn run(args: Args) -> ExitCode {
     };
     let ctx = context(engine, &cfg);
     tracing::info!(rules = ctx.plan.order.len(), "rules loaded");
-    let watch = reload_watch(&args, &rule_files, &cfg);
     match server::serve_until_signal(&cfg, ctx, watch) {
         Ok(summary) => {
             tracing::info!(

@@ -19,17 +19,16 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_output_makes_the_server_refuse_retryably_and_nothing_accepted_is_lost() {
     let out = Collect::slow(Duration::from_millis(40));
-    let cfg = config(&[
-        "kaudit.workers=1",
-        "kaudit.queue_capacity=3",
-        "kaudit.output_queue_capacity=1",
-        "kaudit.output_queue_policy=block",
-        "kaudit.retry_after_seconds=2",
-    ]);
-    let srv = start(
-        &cfg,
-        Arc::new(VerbEngine::new(&["create"])),
-        vec![Box::new(out.clone())],
+    let srv = start_alerting_on(
+        &["create"],
+        out.clone(),
+        &[
+            "kaudit.workers=1",
+            "kaudit.queue_capacity=3",
+            "kaudit.output_queue_capacity=1",
+            "kaudit.output_queue_policy=block",
+            "kaudit.retry_after_seconds=2",
+        ],
     )
     .await;
     let a = srv.addr();
@@ -84,11 +83,10 @@ async fn slow_output_makes_the_server_refuse_retryably_and_nothing_accepted_is_l
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_evaluates_every_accepted_event_and_then_refuses() {
     let out = Collect::slow(Duration::from_millis(10));
-    let cfg = config(&["kaudit.workers=1", "kaudit.queue_capacity=1000"]);
-    let srv = start(
-        &cfg,
-        Arc::new(VerbEngine::new(&["create", "delete"])),
-        vec![Box::new(out.clone())],
+    let srv = start_alerting_on(
+        &["create", "delete"],
+        out.clone(),
+        &["kaudit.workers=1", "kaudit.queue_capacity=1000"],
     )
     .await;
     let a = srv.addr();
@@ -125,4 +123,89 @@ async fn shutdown_evaluates_every_accepted_event_and_then_refuses() {
     assert_eq!(summary.events_evaluated, 60);
     assert_eq!(summary.alerts, 60);
     assert_eq!(out.lines().len(), 60);
+}
+
+/// A batch too large to split on the I/O thread (`split::INLINE_SPLIT_BYTES`) is split by a worker: the
+/// answer still counts its events and a malformed one is still a 400 with the parser's message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_batches_are_split_by_the_workers_with_the_same_answers() {
+    let out = Collect::default();
+    let srv = start_alerting_on(
+        &["create"],
+        out.clone(),
+        &["kaudit.workers=2", "kaudit.max_event_size=1000"],
+    )
+    .await;
+    let a = srv.addr();
+    let mut batch: Vec<String> = (0..300)
+        .map(|i| event(if i % 3 == 0 { "create" } else { "get" }, i))
+        .collect();
+    // One event over maxEventSize and one without a time stamp: dropped on their own.
+    batch.push(event("create", 900).replace("alice", &"a".repeat(1000)));
+    batch.push(event("create", 901).replace("stageTimestamp", "stage"));
+    let body = event_list(&batch);
+    assert!(body.len() > kaudit_service::server::split::INLINE_SPLIT_BYTES);
+    let r = post_json(a, "/k8s_audit", &body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body.trim(),
+        r#"{"accepted":300,"dropped_oversized":1,"dropped_invalid":1}"#
+    );
+
+    let broken = &body[..body.len() - 1];
+    let r = post_json(a, "/k8s_audit", broken).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("cannot parse JSON"), "{}", r.body);
+
+    let summary = srv.stop().await;
+    assert_eq!(summary.events_evaluated, 300);
+    assert_eq!(out.lines().len(), 100);
+}
+
+/// Workers held up by a `block` output cannot split a large body: its request is answered 503 (send it
+/// again) once `read_timeout_ms` has passed, rather than hang, while the queue still takes small bodies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_worker_cannot_hold_a_large_request() {
+    let out = Collect::slow(Duration::from_secs(2));
+    let srv = start_alerting_on(
+        &["create"],
+        out.clone(),
+        &[
+            "kaudit.workers=1",
+            "kaudit.output_queue_capacity=1",
+            "kaudit.output_queue_policy=block",
+            "kaudit.read_timeout_ms=300",
+            "kaudit.shutdown_timeout_ms=1000",
+        ],
+    )
+    .await;
+    let a = srv.addr();
+    // The output sleeps on the first alert, the second fills its queue, the third holds the worker.
+    for i in 0..3 {
+        let r = post_json(a, "/k8s_audit", &event("create", i)).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let batch = event_list(&(10..200).map(|i| event("get", i)).collect::<Vec<_>>());
+    let started = std::time::Instant::now();
+    let r = post_json(a, "/k8s_audit", &batch).await;
+    let took = started.elapsed();
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.headers.get("retry-after").is_some());
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_millis(1500),
+        "answered after {took:?}"
+    );
+    assert_eq!(
+        metric(a, "kaudit_requests_refused_total{reason=\"queue_full\"}").await,
+        Some(1.0)
+    );
+    // The refused body stays reserved in the byte budget until a worker drops it: a stalled pipeline
+    // cannot collect bodies beyond the budget.
+    let in_use = metric(a, "kaudit_body_bytes_in_use").await.unwrap();
+    assert!(in_use >= batch.len() as f64, "{in_use} bytes in use");
+    // Small bodies are split inline and still queued.
+    let r = post_json(a, "/k8s_audit", &event("get", 500)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    srv.stop().await;
 }

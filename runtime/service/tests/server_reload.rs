@@ -108,11 +108,7 @@ async fn rule_file_edits_under_load_swap_whole_rule_sets_and_broken_edits_keep_t
         .unwrap();
     let addr = server.local_addrs()[0];
     let hup = Arc::new(AtomicBool::new(false));
-    let watch = reload::Watch {
-        files: vec![rules.clone()],
-        poll: Duration::from_millis(50),
-        build: make,
-    };
+    let watch = reload::Watch::new(vec![rules.clone()], Duration::from_millis(50), make);
     reload::spawn(watch, &server.rules_slot(), server.metrics(), hup.clone()).unwrap();
     let trigger = server.trigger();
     let done = tokio::spawn(server.run());

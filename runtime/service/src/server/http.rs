@@ -9,9 +9,10 @@ use super::auth::BearerToken;
 use super::body::{self, BodyError};
 use super::metrics::{EventDrop, Metrics, Refusal};
 use super::pipeline::Pipeline;
+use super::split::INLINE_SPLIT_BYTES;
 use crate::config::IngestLimits;
 use crate::limited;
-use crate::logging::{quoted, LogGate};
+use crate::logging::LogGate;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -19,22 +20,14 @@ use hyper::header::{
     HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use hyper::{Method, Request, Response, StatusCode};
-use kaudit_engine::ingest::{self, SplitBody};
 use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Bodies larger than this are split on the blocking pool.
-const BLOCKING_SPLIT_BYTES: usize = 256 * 1024;
-/// Large bodies parsed at once. A parse (tape) can take up to 8 bytes per body byte before it is counted
-/// in the byte budget; smaller bodies parse inline, so at most one per I/O thread is in that state.
-pub const LARGE_SPLITS_AT_ONCE: usize = 2;
-
 /// Log causes a client can trigger at will (README "Hardening": rate-limited log lines).
 static UNAUTHORIZED: LogGate = LogGate::new("unauthorized");
-static EVENT_DROPPED: LogGate = LogGate::new("event_dropped");
 static OVER_BUDGET: LogGate = LogGate::new("body_budget");
 
 /// State shared by every connection.
@@ -48,8 +41,6 @@ pub struct AppState {
     pub body_timeout: Duration,
     /// Connection and body-byte budgets.
     pub admission: Arc<Admission>,
-    /// `LARGE_SPLITS_AT_ONCE` permits.
-    pub large_splits: tokio::sync::Semaphore,
     pub shutting_down: AtomicBool,
 }
 
@@ -226,16 +217,25 @@ async fn audit(req: Request<Incoming>, state: &AppState, conn: &ConnInfo) -> Res
         Ok(Ok(b)) => b,
     };
     let max_event = state.limits.max_event_size;
-    // Splitting a large batch takes a while: keep it off the I/O threads.
-    let split = if body.len() > BLOCKING_SPLIT_BYTES {
-        // (The semaphore is never closed.)
-        let _slot = state.large_splits.acquire().await.ok();
-        let b = body.clone();
-        tokio::task::spawn_blocking(move || split(&b, max_event))
-            .await
-            .unwrap_or_else(|e| Err(format!("internal: {e}")))
-    } else {
-        split(&body, max_event)
+    // A body for the workers to parse while the event queue is full would be refused after its parse:
+    // refuse it now and leave the workers' time to evaluation (its events go uncounted in
+    // `kaudit_events_refused_total`, the request is counted).
+    if body.len() > INLINE_SPLIT_BYTES && !state.pipeline.has_room() {
+        return refused_retryably(state, Refusal::QueueFull);
+    }
+    // Workers parse large bodies (`Pipeline::split`); waiting for one is bounded like reading the body
+    // (a worker held up by a `block` output must not hold the request forever: 503, send it again).
+    let wait = Some(state.body_timeout);
+    let (split, budget) = match state
+        .pipeline
+        .split(body.clone(), max_event, Some(budget), wait)
+        .await
+    {
+        Ok(answer) => answer,
+        Err(why) => return refused_retryably(state, why),
+    };
+    let Some(mut budget) = budget else {
+        return refused_retryably(state, Refusal::ShuttingDown); // (given back with every answer)
     };
     let split = match split {
         Ok(x) => x,
@@ -283,19 +283,21 @@ async fn audit(req: Request<Incoming>, state: &AppState, conn: &ConnInfo) -> Res
         }
         Err(why) => {
             state.metrics.events_refused.fetch_add(n, Relaxed);
-            let close = why == Refusal::ShuttingDown;
-            unavailable(
-                state,
-                why,
-                if close {
-                    "shutting down"
-                } else {
-                    "event queue full, retry later"
-                },
-                close,
-            )
+            refused_retryably(state, why)
         }
     }
+}
+
+/// 503 for a body the pipeline could not take now (queue full, or shutting down: then the connection
+/// is closed too).
+fn refused_retryably(state: &AppState, why: Refusal) -> Resp {
+    let close = why == Refusal::ShuttingDown;
+    let msg = if close {
+        "shutting down"
+    } else {
+        "event queue full, retry later"
+    };
+    unavailable(state, why, msg, close)
 }
 
 fn too_large(state: &AppState, max: usize) -> Resp {
@@ -336,54 +338,4 @@ fn unavailable(state: &AppState, why: Refusal, msg: &str, close: bool) -> Resp {
             .insert(CONNECTION, HeaderValue::from_static("close"));
     }
     r
-}
-
-/// Splits a body into events (`kaudit_engine::ingest::split_body`) and logs each event dropped on its own.
-pub fn split(body: &[u8], max_event: usize) -> Result<SplitBody, String> {
-    let out = ingest::split_body(body, max_event)?;
-    for d in &out.dropped {
-        limited!(
-            EVENT_DROPPED,
-            warn,
-            offset = d.offset,
-            "audit event dropped: {}",
-            quoted(d.msg.as_bytes())
-        );
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const EV: &str = r#"{"kind":"Event","verb":"get","stageTimestamp":"2024-01-02T03:04:05Z","user":{"username":"x"}}"#;
-
-    #[test]
-    fn split_gives_ranges_into_the_body_and_counts_drops() {
-        let big = EV.replace("\"x\"", &format!("\"{}\"", "x".repeat(200)));
-        let no_time = r#"{"kind":"Event","verb":"get"}"#;
-        let body = format!(r#"{{"kind":"EventList","items":[{EV}, {big}, {no_time}, {EV}]}}"#);
-        let s = split(body.as_bytes(), 150).unwrap();
-        assert_eq!(s.index.len(), 2);
-        for (r, ix) in s.ranges().zip(&s.index) {
-            assert_eq!(&body[r], EV);
-            let ev = kaudit_engine::event::Event::from_tape(
-                body.as_str(),
-                std::borrow::Cow::Borrowed(&s.tape),
-                ix.root(),
-            )
-            .unwrap();
-            assert_eq!(ev.raw(), EV.as_bytes(), "the tape is the body's");
-        }
-        assert_eq!((s.oversized, s.invalid), (1, 1));
-    }
-
-    #[test]
-    fn split_rejects_bodies_that_are_not_audit_events() {
-        assert!(split(b"{\"kind\":\"Pod\"}", 1000).is_err());
-        assert!(split(b"[1]", 1000).is_err());
-        assert!(split(b"{", 1000).is_err());
-        assert!(split(b"", 1000).is_err());
-    }
 }

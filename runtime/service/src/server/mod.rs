@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod reload;
 pub mod shutdown;
+pub mod split;
 pub mod tls;
 
 /// Re-exported so the binary logs through the same subscriber without its own dependency.
@@ -173,7 +174,6 @@ impl Server {
             pipeline,
             metrics,
             admission,
-            large_splits: tokio::sync::Semaphore::new(http::LARGE_SPLITS_AT_ONCE),
             token: auth::BearerToken::new(cfg.auth.bearer_token.as_deref()),
             limits: cfg.limits,
             retry_after_seconds: cfg.pipeline.retry_after_seconds,

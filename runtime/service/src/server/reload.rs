@@ -23,9 +23,25 @@ pub type Build = Box<dyn Fn() -> Result<EvalContext, String> + Send>;
 /// What to watch and how to rebuild.
 pub struct Watch {
     /// Polled for changes; empty = reload on SIGHUP only.
-    pub files: Vec<PathBuf>,
-    pub poll: Duration,
-    pub build: Build,
+    files: Vec<PathBuf>,
+    poll: Duration,
+    build: Build,
+    /// The files as they were when the watch was made.
+    seen: Vec<Seen>,
+}
+
+impl Watch {
+    /// Takes note of the files as they are now: make it before reading them for the first context, so
+    /// that an edit made while kaudit starts is a change, not the starting point.
+    pub fn new(files: Vec<PathBuf>, poll: Duration, build: Build) -> Watch {
+        let seen = files.iter().map(look).collect();
+        Watch {
+            files,
+            poll,
+            build,
+            seen,
+        }
+    }
 }
 
 /// What one poll saw of a file: `None` when it cannot be read (a reload then reports the error).
@@ -68,12 +84,12 @@ pub fn spawn(
 }
 
 fn run(
-    watch: Watch,
+    mut watch: Watch,
     slot: Weak<std::sync::RwLock<Arc<EvalContext>>>,
     metrics: Arc<Metrics>,
     hup: Arc<AtomicBool>,
 ) {
-    let mut seen: Vec<Seen> = watch.files.iter().map(look).collect();
+    let mut seen = std::mem::take(&mut watch.seen);
     loop {
         std::thread::sleep(watch.poll);
         let Some(slot) = slot.upgrade() else {
@@ -143,19 +159,47 @@ mod tests {
         }
     }
 
-    #[test]
-    fn only_a_content_change_or_a_forced_reload_rebuilds_and_a_failure_keeps_the_slot() {
-        let dir = std::env::temp_dir().join(format!("kaudit-reload-unit-{}", std::process::id()));
+    /// A fresh directory holding `rules.yaml` with the text "a".
+    fn watched_file(test: &str) -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("kaudit-reload-{test}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("rules.yaml");
         std::fs::write(&file, "a").unwrap();
+        (dir, file)
+    }
+
+    /// The starting point is taken when the watch is made (before the first context is read), not when
+    /// the thread first runs: an edit made in between reloads.
+    #[test]
+    fn an_edit_while_starting_is_a_change() {
+        let (dir, file) = watched_file("start");
+        let watch = Watch::new(
+            vec![file.clone()],
+            Duration::from_millis(10),
+            Box::new(|| Ok(empty_context())),
+        );
+        std::fs::write(&file, "bb").unwrap();
+        let slot: RulesSlot = Arc::new(RwLock::new(Arc::new(empty_context())));
+        let metrics = Arc::new(Metrics::default());
+        let thread = spawn(watch, &slot, metrics.clone(), Arc::default()).unwrap();
+        wait_until("the reload of an edit made before the thread ran", || {
+            metrics.rules_reload_ok.load(Ordering::SeqCst) == 1
+        });
+        drop(slot);
+        thread.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn only_a_content_change_or_a_forced_reload_rebuilds_and_a_failure_keeps_the_slot() {
+        let (dir, file) = watched_file("unit");
         let builds = Arc::new(AtomicUsize::new(0));
         let fail = Arc::new(AtomicBool::new(false));
         let (b, f) = (builds.clone(), fail.clone());
-        let watch = Watch {
-            files: vec![file.clone()],
-            poll: Duration::from_millis(10),
-            build: Box::new(move || {
+        let watch = Watch::new(
+            vec![file.clone()],
+            Duration::from_millis(10),
+            Box::new(move || {
                 b.fetch_add(1, Ordering::SeqCst);
                 if f.load(Ordering::SeqCst) {
                     Err("broken".into())
@@ -163,7 +207,7 @@ mod tests {
                     Ok(empty_context())
                 }
             }),
-        };
+        );
         let first = Arc::new(empty_context());
         let slot: RulesSlot = Arc::new(RwLock::new(first.clone()));
         let metrics = Arc::new(Metrics::default());

@@ -4,7 +4,7 @@
 
 use super::stats::SourceStats;
 use super::{Next, Source};
-use crate::server::http::{self, AppState};
+use crate::server::http::AppState;
 use crate::server::metrics::EventDrop;
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -16,9 +16,6 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 /// First and largest wait after a failed `next_batch`.
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
-
-/// Documents larger than this are split on the blocking pool.
-const BLOCKING_SPLIT_BYTES: usize = 256 * 1024;
 
 /// Held by every queued job of a batch; when the last one is dropped (its events evaluated and their
 /// alerts handed to every output, see `handoff`) the batch is done. A job dropped by a panic marks it failed.
@@ -198,14 +195,14 @@ async fn queue_doc(
     done: &Arc<Completion>,
 ) -> bool {
     let max_event = state.limits.max_event_size;
-    let split = if doc.len() > BLOCKING_SPLIT_BYTES {
-        let d = doc.clone();
-        match tokio::task::spawn_blocking(move || http::split(&d, max_event)).await {
-            Ok(r) => r,
-            Err(_) => Err("splitting the document failed".to_string()),
-        }
-    } else {
-        http::split(&doc, max_event)
+    // A pull source waits for the workers however long they take (it waits for queue room too).
+    let split = match state
+        .pipeline
+        .split(doc.clone(), max_event, None, None)
+        .await
+    {
+        Ok((split, _)) => split,
+        Err(_) => return false,
     };
     let split = match split {
         Ok(s) => s,

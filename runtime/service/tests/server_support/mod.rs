@@ -191,14 +191,18 @@ pub async fn start(
 /// Starts a server with the verb engine (create, delete) and one collecting output.
 pub async fn start_verb_server(extra: &[&str]) -> (Running, Collect) {
     let out = Collect::default();
-    let cfg = config(extra);
-    let r = start(
-        &cfg,
-        Arc::new(VerbEngine::new(&["create", "delete"])),
-        vec![Box::new(out.clone())],
-    )
-    .await;
+    let r = start_alerting_on(&["create", "delete"], out.clone(), extra).await;
     (r, out)
+}
+
+/// Starts a server whose one rule matches `verbs`, writing to `out` (configuration overrides `extra`).
+pub async fn start_alerting_on(verbs: &[&str], out: Collect, extra: &[&str]) -> Running {
+    start(
+        &config(extra),
+        Arc::new(VerbEngine::new(verbs)),
+        vec![Box::new(out)],
+    )
+    .await
 }
 
 /// One audit event as JSON text.

@@ -9,7 +9,7 @@ use super::auth::BearerToken;
 use super::body::{self, BodyError};
 use super::metrics::{EventDrop, Metrics, Refusal};
 use super::pipeline::Pipeline;
-use super::split::INLINE_SPLIT_BYTES;
+use super::split::Splitter;
 use crate::config::IngestLimits;
 use crate::limited;
 use crate::logging::LogGate;
@@ -41,6 +41,8 @@ pub struct AppState {
     pub body_timeout: Duration,
     /// Connection and body-byte budgets.
     pub admission: Arc<Admission>,
+    /// Where bodies are parsed.
+    pub splitter: Splitter,
     pub shutting_down: AtomicBool,
 }
 
@@ -217,27 +219,7 @@ async fn audit(req: Request<Incoming>, state: &AppState, conn: &ConnInfo) -> Res
         Ok(Ok(b)) => b,
     };
     let max_event = state.limits.max_event_size;
-    // A body for the workers to parse while the event queue is full would be refused after its parse:
-    // refuse it now and leave the workers' time to evaluation (its events go uncounted in
-    // `kaudit_events_refused_total`, the request is counted).
-    if body.len() > INLINE_SPLIT_BYTES && !state.pipeline.has_room() {
-        return refused_retryably(state, Refusal::QueueFull);
-    }
-    // Workers parse large bodies (`Pipeline::split`); waiting for one is bounded like reading the body
-    // (a worker held up by a `block` output must not hold the request forever: 503, send it again).
-    let wait = Some(state.body_timeout);
-    let (split, budget) = match state
-        .pipeline
-        .split(body.clone(), max_event, Some(budget), wait)
-        .await
-    {
-        Ok(answer) => answer,
-        Err(why) => return refused_retryably(state, why),
-    };
-    let Some(mut budget) = budget else {
-        return refused_retryably(state, Refusal::ShuttingDown); // (given back with every answer)
-    };
-    let split = match split {
+    let split = match state.splitter.split(&body, max_event).await {
         Ok(x) => x,
         Err(msg) => {
             return refuse(
@@ -283,21 +265,19 @@ async fn audit(req: Request<Incoming>, state: &AppState, conn: &ConnInfo) -> Res
         }
         Err(why) => {
             state.metrics.events_refused.fetch_add(n, Relaxed);
-            refused_retryably(state, why)
+            let close = why == Refusal::ShuttingDown;
+            unavailable(
+                state,
+                why,
+                if close {
+                    "shutting down"
+                } else {
+                    "event queue full, retry later"
+                },
+                close,
+            )
         }
     }
-}
-
-/// 503 for a body the pipeline could not take now (queue full, or shutting down: then the connection
-/// is closed too).
-fn refused_retryably(state: &AppState, why: Refusal) -> Resp {
-    let close = why == Refusal::ShuttingDown;
-    let msg = if close {
-        "shutting down"
-    } else {
-        "event queue full, retry later"
-    };
-    unavailable(state, why, msg, close)
 }
 
 fn too_large(state: &AppState, max: usize) -> Resp {

@@ -261,7 +261,7 @@ impl Metrics {
         counter(
             &mut o,
             "kaudit_events_refused_total",
-            "Events in requests refused with a retryable status after their parse (queue full or shutting down).",
+            "Events in requests refused with a retryable status (queue full or shutting down).",
             self.events_refused.load(Relaxed),
         );
         let _ = writeln!(o, "# HELP kaudit_events_dropped_total Events of accepted bodies that were not evaluated, by reason.");

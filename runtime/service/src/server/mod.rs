@@ -174,6 +174,7 @@ impl Server {
             pipeline,
             metrics,
             admission,
+            splitter: split::Splitter::default(),
             token: auth::BearerToken::new(cfg.auth.bearer_token.as_deref()),
             limits: cfg.limits,
             retry_after_seconds: cfg.pipeline.retry_after_seconds,

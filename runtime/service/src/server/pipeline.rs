@@ -1,12 +1,6 @@
 //! The evaluation pipeline: a bounded queue of accepted events, one evaluation worker per core, and the
 //! outputs, each behind its own bounded queue (`outputs::fanout`).
 //!
-//! The workers also parse: a body too large to split inline (`split::INLINE_SPLIT_BYTES`) is sent to
-//! them as a job of its own and takes its turn behind the evaluation work queued before it, so the
-//! webhook answers at the pace the workers evaluate (back-pressure by a few milliseconds of latency
-//! rather than by 503s, and no more bodies held than requests open). A body waiting for its parse
-//! holds its reservation in the body-byte budget until a worker is done with it.
-//!
 //! Admission is all-or-nothing per request: `submit` reserves queue room for every event of a body or
 //! refuses the whole body (the webhook then answers 503 and the API server retries), so an accepted event
 //! is never dropped for lack of room. Room is given back only after the event's alerts have been handed to
@@ -15,7 +9,6 @@
 
 use super::admission::BodyBytes;
 use super::metrics::{EventDrop, Metrics, Refusal};
-use super::split::{split, INLINE_SPLIT_BYTES};
 use crate::config::PipelineConfig;
 use crate::limited;
 use crate::logging::LogGate;
@@ -27,7 +20,6 @@ use bytes::Bytes;
 use kaudit_engine::alert::AlertFormat;
 use kaudit_engine::engine::{Engine, Plan};
 use kaudit_engine::event::{Event, EventIndex};
-use kaudit_engine::ingest::SplitBody;
 use kaudit_engine::json::{Text, Tok};
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -35,7 +27,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Events per work item: big batches spread over the workers, small ones stay cheap.
 const CHUNK: usize = 32;
@@ -61,24 +53,6 @@ struct Job {
     /// A pull source's batch: done when the last of its jobs lets go of it, after the job's alerts
     /// were handed to the outputs (`sources::handoff`).
     done: Option<Arc<Completion>>,
-}
-
-/// A body for a worker to split (`Pipeline::split`).
-struct SplitJob {
-    body: Bytes,
-    max_event: usize,
-    /// The body's reservation in the byte budget: held while the body waits, handed back with the answer.
-    bytes: Option<BodyBytes>,
-    reply: oneshot::Sender<Split>,
-}
-
-/// A worker's answer to a `SplitJob`.
-pub type Split = (Result<SplitBody, String>, Option<BodyBytes>);
-
-/// What the workers' channel carries, in order.
-enum Work {
-    Eval(Job),
-    Split(SplitJob),
 }
 
 impl Drop for Job {
@@ -120,7 +94,7 @@ pub fn current(slot: &RwLock<Arc<EvalContext>>) -> Arc<EvalContext> {
 pub struct Pipeline {
     room: Arc<Semaphore>,
     capacity: usize,
-    jobs: Mutex<Option<Sender<Work>>>,
+    jobs: Mutex<Option<Sender<Job>>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     outputs: Arc<OutputSet>,
     output_close_timeout: Duration,
@@ -152,7 +126,7 @@ impl Pipeline {
             reopen,
             metrics.clone(),
         )?);
-        let (job_tx, job_rx) = std::sync::mpsc::channel::<Work>();
+        let (job_tx, job_rx) = std::sync::mpsc::channel::<Job>();
         let job_rx = Arc::new(Mutex::new(job_rx));
         let rules: RulesSlot = Arc::new(RwLock::new(Arc::new(ctx)));
         let first_time = Arc::new(AtomicU64::new(0));
@@ -188,52 +162,6 @@ impl Pipeline {
     /// The rule set in force, for hot reload (`reload::spawn`).
     pub fn rules_slot(&self) -> RulesSlot {
         self.rules.clone()
-    }
-
-    /// Whether the event queue has room for at least one more event.
-    pub fn has_room(&self) -> bool {
-        self.room.available_permits() > 0
-    }
-
-    /// Splits `body` into events: inline when it is small, else on a worker (see the module notes).
-    /// Gives back `bytes`, the body's reservation in the byte budget, with the answer.
-    /// `Err(QueueFull)` when no worker took the body within `wait` (workers held up by a `block`
-    /// output; `None` waits as long as it takes): the body stays reserved until a worker drops it, so a
-    /// stalled pipeline cannot collect bodies beyond the budget. `Err(ShuttingDown)` when the
-    /// pipeline is closing.
-    pub async fn split(
-        &self,
-        body: Bytes,
-        max_event: usize,
-        bytes: Option<BodyBytes>,
-        wait: Option<Duration>,
-    ) -> Result<Split, Refusal> {
-        if body.len() <= INLINE_SPLIT_BYTES {
-            return Ok((split(&body, max_event), bytes));
-        }
-        let (reply, answer) = oneshot::channel();
-        {
-            let jobs = lock(&self.jobs);
-            let Some(tx) = jobs.as_ref() else {
-                return Err(Refusal::ShuttingDown);
-            };
-            let job = SplitJob {
-                body,
-                max_event,
-                bytes,
-                reply,
-            };
-            if tx.send(Work::Split(job)).is_err() {
-                return Err(Refusal::ShuttingDown);
-            }
-        }
-        let answer = match wait {
-            Some(wait) => tokio::time::timeout(wait, answer)
-                .await
-                .map_err(|_| Refusal::QueueFull)?,
-            None => answer.await,
-        };
-        answer.map_err(|_| Refusal::ShuttingDown) // (only a worker that panicked drops it unanswered)
     }
 
     /// Queues every event of `body` or none of them. `tape` is the body's tape (from the webhook's one
@@ -305,7 +233,7 @@ impl Pipeline {
     /// Splits reserved events into jobs and sends them to the workers; each job holds `held`.
     fn enqueue(
         &self,
-        tx: &Sender<Work>,
+        tx: &Sender<Job>,
         room: OwnedSemaphorePermit,
         body: Bytes,
         tape: Vec<Tok>,
@@ -339,7 +267,7 @@ impl Pipeline {
                 done: done.clone(),
             };
             offset += chunk.len() as u64;
-            if tx.send(Work::Eval(job)).is_err() {
+            if tx.send(job).is_err() {
                 // Workers are gone (cannot happen before close); say so rather than lose events silently.
                 tracing::error!("evaluation workers stopped; refusing events");
                 return Err(Refusal::ShuttingDown);
@@ -428,7 +356,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 struct Worker {
     rules: RulesSlot,
-    jobs: Arc<Mutex<Receiver<Work>>>,
+    jobs: Arc<Mutex<Receiver<Job>>>,
     outputs: Arc<OutputSet>,
     handoff: Arc<Handoff>,
     metrics: Arc<Metrics>,
@@ -441,14 +369,7 @@ impl Worker {
         let mut buf = Vec::with_capacity(4096);
         loop {
             let mut job = match lock(&self.jobs).recv() {
-                Ok(Work::Eval(j)) => j,
-                Ok(Work::Split(s)) => {
-                    // A handler that gave up (client gone, or its wait ran out) needs no answer.
-                    if !s.reply.is_closed() {
-                        let _ = s.reply.send((split(&s.body, s.max_event), s.bytes));
-                    }
-                    continue;
-                }
+                Ok(j) => j,
                 Err(_) => return,
             };
             // Once per job: a reload in the middle of the job applies from the next one.

@@ -1,19 +1,54 @@
 //! Splitting a body (webhook request or pull-source document) into events, and where that work runs.
 //!
-//! A body is parsed once, into one tape, by [`split`]. Small bodies are split where they were read: a
-//! handoff to another thread costs more than parsing them. Larger ones are handed to the evaluation
-//! workers (`Pipeline::split`), so an I/O thread only frames requests and admits them and is never
-//! busy parsing a batch while other connections wait.
+//! A body is parsed once, into one tape, by [`split`]. Small bodies are split by the I/O thread that
+//! read them: a handoff to another thread costs more than parsing them. Larger ones are parsed on
+//! tokio's blocking pool, a few at a time, so an I/O thread only frames and admits requests and is never
+//! busy parsing a batch while other connections wait. (Handing them to the evaluation workers instead
+//! was measured and lost: bench/README.md, "issue 14, fifth pass".)
 
 use crate::limited;
 use crate::logging::{quoted, LogGate};
+use bytes::Bytes;
 use kaudit_engine::ingest::{self, SplitBody};
+use tokio::sync::Semaphore;
 
 /// Bodies up to this size are split on the thread that read them (at most ~20 µs of parsing).
 pub const INLINE_SPLIT_BYTES: usize = 16 * 1024;
 
+/// Larger bodies parsed at once. A parse (tape) takes up to 8 bytes per body byte before it is
+/// counted in the byte budget, so these are few.
+pub const SPLITS_AT_ONCE: usize = 2;
+
 /// A client can make events invalid at will (rate-limited log lines; the counters have every one).
 static EVENT_DROPPED: LogGate = LogGate::new("event_dropped");
+
+/// Where bodies too large to split inline are split: the blocking pool, `SPLITS_AT_ONCE` at a time.
+pub struct Splitter {
+    permits: Semaphore,
+}
+
+impl Default for Splitter {
+    fn default() -> Splitter {
+        Splitter {
+            permits: Semaphore::new(SPLITS_AT_ONCE),
+        }
+    }
+}
+
+impl Splitter {
+    /// [`split`], inline for a small body, else on the blocking pool.
+    pub async fn split(&self, body: &Bytes, max_event: usize) -> Result<SplitBody, String> {
+        if body.len() <= INLINE_SPLIT_BYTES {
+            return split(body, max_event);
+        }
+        // (The semaphore is never closed.)
+        let _slot = self.permits.acquire().await.ok();
+        let b = body.clone();
+        tokio::task::spawn_blocking(move || split(&b, max_event))
+            .await
+            .unwrap_or_else(|e| Err(format!("internal: {e}")))
+    }
+}
 
 /// Splits a body into events (`kaudit_engine::ingest::split_body`) and logs each event dropped on its own.
 pub fn split(body: &[u8], max_event: usize) -> Result<SplitBody, String> {

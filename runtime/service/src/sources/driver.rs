@@ -195,16 +195,7 @@ async fn queue_doc(
     done: &Arc<Completion>,
 ) -> bool {
     let max_event = state.limits.max_event_size;
-    // A pull source waits for the workers however long they take (it waits for queue room too).
-    let split = match state
-        .pipeline
-        .split(doc.clone(), max_event, None, None)
-        .await
-    {
-        Ok((split, _)) => split,
-        Err(_) => return false,
-    };
-    let split = match split {
+    let split = match state.splitter.split(&doc, max_event).await {
         Ok(s) => s,
         Err(e) => {
             stats.dropped("not_audit", 1);

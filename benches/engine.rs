@@ -112,6 +112,7 @@ fn corpora() -> Vec<Corpus> {
             generate_class(SEED, class, n),
         ));
     }
+    // v1beta1 events without `stageTimestamp`: read and dropped, as Falco drops them (bench/README.md).
     list.extend(shared_corpus(
         "audit2rbac",
         &conformance.join("../data/real/audit2rbac-demo.log"),

@@ -13,7 +13,6 @@
 mod server_support;
 
 use server_support::*;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,7 +36,7 @@ pub fn event_fields(data: &[u8]) {
 pub fn webhook_body(data: &[u8]) {
     // A small limit too, so that the size check is reached by short inputs.
     for max in [DEFAULT_MAX_EVENT_SIZE, 64] {
-        let Ok(split) = kaudit_service::server::http::split(data, max) else {
+        let Ok(split) = kaudit_service::server::split::split(data, max) else {
             continue;
         };
         for range in split.ranges() {

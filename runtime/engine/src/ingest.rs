@@ -47,9 +47,9 @@ pub struct Split<'d> {
 }
 
 /// A document parsed once: the tape of the whole document, the index of every accepted event (its
-/// object's token, top-level members and time; `DocTape::events` reads it without parsing again), and the events dropped
-/// individually. A replayer keeps one and refills it for every document (`split_tape_into`), so the
-/// buffers are allocated once.
+/// object's token, top-level members and time; `DocTape::events` reads it without parsing again), and
+/// the events dropped individually. A replayer keeps one and refills it for every document
+/// (`split_tape_into`), so the buffers are allocated once.
 #[derive(Debug, Default)]
 pub struct DocTape {
     pub tape: Vec<Tok>,

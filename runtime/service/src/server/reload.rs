@@ -89,14 +89,13 @@ fn run(
     metrics: Arc<Metrics>,
     hup: Arc<AtomicBool>,
 ) {
-    let mut seen = std::mem::take(&mut watch.seen);
     loop {
         std::thread::sleep(watch.poll);
         let Some(slot) = slot.upgrade() else {
             return;
         };
         let mut changed = false;
-        for (path, last) in watch.files.iter().zip(seen.iter_mut()) {
+        for (path, last) in watch.files.iter().zip(watch.seen.iter_mut()) {
             let now = stamp(path);
             if now == last.stamp && now.is_some() {
                 continue;

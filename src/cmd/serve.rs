@@ -106,6 +106,8 @@ fn reload_watch(args: &Args, rule_files: &[PathBuf], cfg: &ServeConfig) -> Optio
 }
 
 pub fn run(args: Args) -> ExitCode {
+    // First, before any thread exists: the setting applies to arenas created from now on.
+    crate::malloc::use_one_arena();
     let mut overrides = args.options.clone();
     if args.unbuffered {
         overrides.push("buffered_outputs=false".into());

@@ -5,6 +5,8 @@
 #   KAUDIT_BASE_BIN=path/to/older/kaudit bench/replay.sh   also runs an older binary (before/after;
 #   KAUDIT_BASE_ARGS adds arguments to its replay, e.g. "--threads 1")
 #
+# ingest-floor replays with bench/floor.yaml (one rule that never matches): what reading, parsing and
+# indexing the events cost before any rule or alert, the floor under both engines' ratios.
 # Corpora (bench/out, generated once): falco100k = Falco's 20k reference corpus five times (100,000 events,
 # 81 MB); big = the same corpus 70 times (1,400,000 events, 1.14 GB) for the multi-core and memory figures
 # (delete bench/out/big.jsonl afterwards if disk space is short; KAUDIT_BIG_COPIES=35 makes it 570 MB).
@@ -48,6 +50,8 @@ for i in $(seq "$RUNS"); do
   measure validate taskset -c 0 "$BIN/kaudit-validate" "$OUT/falco100k.jsonl"
   measure compiled taskset -c 0 "$BIN/kaudit" replay --json --threads 1 "$OUT/falco100k.jsonl"
   measure interpreter taskset -c 0 "$BIN/kaudit" replay "${RARGS[@]}" --json --threads 1 "$OUT/falco100k.jsonl"
+  # The floor under both engines: reading, parsing and indexing every event, one rule that never matches.
+  measure ingest-floor taskset -c 0 "$BIN/kaudit" replay -r "$ROOT/bench/floor.yaml" --json --threads 1 "$OUT/falco100k.jsonl"
   if [ -n "${KAUDIT_BASE_BIN:-}" ]; then
     measure compiled-before taskset -c 0 "$KAUDIT_BASE_BIN" replay ${KAUDIT_BASE_ARGS:-} --json "$OUT/falco100k.jsonl"
     measure interpreter-before taskset -c 0 "$KAUDIT_BASE_BIN" replay ${KAUDIT_BASE_ARGS:-} "${RARGS[@]}" --json "$OUT/falco100k.jsonl"
@@ -71,7 +75,7 @@ cpu = {n: statistics.median(x[2] for x in r) for n, r in runs.items()}
 print("| run | median wall s | wall s of each run | median CPU s | peak RSS MiB (max) | speed vs reference (wall; CPU) |")
 print("|---|---|---|---|---|---|")
 for n, r in runs.items():
-    ref = {"compiled": "validate", "interpreter": "validate", "compiled-before": "validate",
+    ref = {"compiled": "validate", "interpreter": "validate", "ingest-floor": "validate", "compiled-before": "validate",
            "interpreter-before": "validate", "big-2threads": "big-1thread"}.get(n)
     rel = f"{med[ref] / med[n]:.2f}x; {cpu[ref] / cpu[n]:.2f}x {ref}" if ref in med else ""
     walls = " ".join(f"{x[0]:.3f}" for x in r)

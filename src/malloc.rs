@@ -5,9 +5,10 @@
 //! (an I/O thread reads a body, a parse thread tapes it, the evaluation workers free both and allocate
 //! alerts, an output thread frees those), so every arena holds memory its thread freed for others and
 //! fresh pages keep being faulted in. On the webhook benchmark one arena lowered the peak RSS from about
-//! 46 to 36 MiB and the page faults by two thirds, and gave 12-16% more events per CPU-second
+//! 45 to 36 MiB and the page faults by more than half, and gave 14% more events per CPU-second
 //! (bench/README.md, "issue 14, sixth pass"); small allocations still go through each thread's own
-//! cache (tcache) without taking the arena's lock. Replay is not affected and does not change it.
+//! cache (tcache) without taking the arena's lock. `kaudit replay` does not call this (it measured the
+//! same either way).
 //!
 //! `GLIBC_TUNABLES=glibc.malloc.arena_max=N` in the environment overrides this (it is left alone).
 

@@ -107,7 +107,7 @@ fn reload_watch(args: &Args, rule_files: &[PathBuf], cfg: &ServeConfig) -> Optio
 
 pub fn run(args: Args) -> ExitCode {
     // First, before any thread exists: the setting applies to arenas created from now on.
-    crate::malloc::use_one_arena();
+    let one_arena = crate::malloc::use_one_arena();
     let mut overrides = args.options.clone();
     if args.unbuffered {
         overrides.push("buffered_outputs=false".into());
@@ -120,6 +120,7 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     server::init_logging(&cfg.log_level);
+    tracing::debug!(one_arena, "malloc: a single arena (src/malloc.rs)");
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }

@@ -91,6 +91,8 @@ pub struct AuthConfig {
 pub struct PipelineConfig {
     /// Evaluation threads (at least 1).
     pub workers: usize,
+    /// Large bodies parsed at once (at least 1; `server::split`).
+    pub parse_concurrency: usize,
     /// Events accepted and not yet evaluated.
     pub queue_capacity: usize,
     pub retry_after_seconds: u64,
@@ -181,14 +183,21 @@ impl ServeConfig {
             }
         }
 
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers = match r.usize_or(root, "kaudit.workers", 0)? {
-            0 => std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
+            0 => cores,
+            n => n,
+        };
+        // Half the cores by default: parsing is about 40% of an event's cost, so more parses at once than
+        // the workers can take only fill the queue (memory, 503s) and take cores from evaluation
+        // (bench/README.md, "issue 14, sixth pass").
+        let parse_concurrency = match r.usize_or(root, "kaudit.parse_concurrency", 0)? {
+            0 => (cores / 2).max(1),
             n => n,
         };
         let pipeline = PipelineConfig {
             workers,
+            parse_concurrency,
             queue_capacity: r.usize_or(root, "kaudit.queue_capacity", 4_096)?.max(1),
             retry_after_seconds: r.usize_or(root, "kaudit.retry_after_seconds", 1)? as u64,
         };

@@ -65,6 +65,7 @@ pub const IGNORED_FALCO_KEYS: &[&str] = &[
 
 pub const KAUDIT_KEYS: &[&str] = &[
     "workers",
+    "parse_concurrency",
     "queue_capacity",
     "output_queue_capacity",
     "output_queue_policy",

@@ -27,6 +27,21 @@ fn built_in_defaults_serve_both_paths_on_8765() {
 }
 
 #[test]
+fn parses_run_on_half_the_cores_unless_set() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let c = load(None, &[]).unwrap();
+    assert_eq!(c.pipeline.parse_concurrency, (cores / 2).max(1));
+    assert_eq!(c.pipeline.workers, cores);
+    let c = load(Some("kaudit:\n  parse_concurrency: 3\n"), &[]).unwrap();
+    assert_eq!(c.pipeline.parse_concurrency, 3);
+    assert!(c.warnings.is_empty(), "a known key: {:?}", c.warnings);
+    let c = load(None, &["kaudit.parse_concurrency=5"]).unwrap();
+    assert_eq!(c.pipeline.parse_concurrency, 5);
+    let e = load(None, &["kaudit.parse_concurrency=-1"]).unwrap_err();
+    assert!(e.to_string().contains("kaudit.parse_concurrency"), "{e}");
+}
+
+#[test]
 fn plugin_style_adds_a_listener_and_limits() {
     let yaml = r#"
 webserver:

@@ -174,7 +174,7 @@ impl Server {
             pipeline,
             metrics,
             admission,
-            splitter: split::Splitter::default(),
+            splitter: split::Splitter::new(cfg.pipeline.parse_concurrency),
             token: auth::BearerToken::new(cfg.auth.bearer_token.as_deref()),
             limits: cfg.limits,
             retry_after_seconds: cfg.pipeline.retry_after_seconds,

@@ -15,27 +15,24 @@ use tokio::sync::Semaphore;
 /// Bodies up to this size are split on the thread that read them (at most ~20 µs of parsing).
 pub const INLINE_SPLIT_BYTES: usize = 16 * 1024;
 
-/// Larger bodies parsed at once. A parse (tape) takes up to 8 bytes per body byte before it is
-/// counted in the byte budget, so these are few.
-pub const SPLITS_AT_ONCE: usize = 2;
-
 /// A client can make events invalid at will (rate-limited log lines; the counters have every one).
 static EVENT_DROPPED: LogGate = LogGate::new("event_dropped");
 
-/// Where bodies too large to split inline are split: the blocking pool, `SPLITS_AT_ONCE` at a time.
+/// Where bodies too large to split inline are split: the blocking pool, a few at a time
+/// (`kaudit.parse_concurrency`). A parse (tape) takes up to 8 bytes per body byte before it is counted
+/// in the byte budget, and parses beyond what the evaluation workers can take only fill the queue.
 pub struct Splitter {
     permits: Semaphore,
 }
 
-impl Default for Splitter {
-    fn default() -> Splitter {
+impl Splitter {
+    /// At most `at_once` large bodies parsed at the same time (at least 1).
+    pub fn new(at_once: usize) -> Splitter {
         Splitter {
-            permits: Semaphore::new(SPLITS_AT_ONCE),
+            permits: Semaphore::new(at_once.max(1)),
         }
     }
-}
 
-impl Splitter {
     /// [`split`], inline for a small body, else on the blocking pool.
     pub async fn split(&self, body: &Bytes, max_event: usize) -> Result<SplitBody, String> {
         if body.len() <= INLINE_SPLIT_BYTES {
@@ -89,6 +86,26 @@ mod tests {
             assert_eq!(ev.raw(), EV.as_bytes(), "the tape is the body's");
         }
         assert_eq!((s.oversized, s.invalid), (1, 1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn large_bodies_are_parsed_one_at_a_time_at_most_as_configured() {
+        // Over INLINE_SPLIT_BYTES, so it goes to the blocking pool and needs a permit.
+        let items = vec![EV; 200].join(",");
+        let body = Bytes::from(format!(r#"{{"kind":"EventList","items":[{items}]}}"#));
+        assert!(body.len() > INLINE_SPLIT_BYTES);
+        // 0 is taken as 1: a parse still runs.
+        let s = Splitter::new(0);
+        assert_eq!(s.split(&body, 1000).await.unwrap().index.len(), 200);
+        // With the only permit held, a large body waits; a small one is parsed inline at once.
+        let held = s.permits.acquire().await.unwrap();
+        let waiting =
+            tokio::time::timeout(std::time::Duration::from_millis(200), s.split(&body, 1000));
+        assert!(waiting.await.is_err(), "parsed without a permit");
+        let small = Bytes::from_static(EV.as_bytes());
+        assert_eq!(s.split(&small, 1000).await.unwrap().index.len(), 1);
+        drop(held);
+        assert_eq!(s.split(&body, 1000).await.unwrap().index.len(), 200);
     }
 
     #[test]

@@ -120,7 +120,7 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     server::init_logging(&cfg.log_level);
-    tracing::debug!(one_arena, "malloc: a single arena (src/malloc.rs)");
+    tracing::debug!(one_arena, "glibc malloc limited to a single arena");
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }
